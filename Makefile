@@ -1,0 +1,40 @@
+# Zluri day pipeline: setup / demo / test (+ docker-e2e, pants).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PYSPARK_PYTHON ?= $(abspath $(PY))
+
+PACKAGES := packages/metrics packages/pg packages/staging flows
+SOURCES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+
+.PHONY: setup demo test lint bench clean-demo
+
+setup: $(STAMP)
+
+# Re-runs only when pins or package metadata change; editable installs pick up code changes.
+$(STAMP): constraints.txt requirements-dev.txt $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	$(VENV)/bin/zluri setup-spark
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/zluri demo
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check packages flows tests tools
+	$(VENV)/bin/ruff format --check packages flows tests tools
+
+bench: setup
+	$(PY) tools/bench_staging.py
+
+-include docker/docker.mk
+-include pants.mk

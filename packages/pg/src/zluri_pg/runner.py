@@ -1,0 +1,87 @@
+"""``run_sql_file``: one SQL file, one transaction, the run context set in the session."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from zluri_metrics import record_failure
+from zluri_pg.context import RunContext
+from zluri_pg.database import connect, database_url, mask_url
+from zluri_pg.locks import advisory_xact_lock
+from zluri_pg.sqltext import parse_header, refuse_transaction_control
+
+log = logging.getLogger(__name__)
+
+
+class SqlFileError(RuntimeError):
+    """A SQL file failed; its work was rolled back and a failure metrics row was written."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"{path.name} failed: {type(cause).__name__}: {str(cause).strip()}")
+
+
+def set_run_context(conn: psycopg.Connection, ctx: RunContext) -> None:
+    """Transaction-local settings, passed as bound parameters (never formatted into SQL)."""
+    settings = ctx.settings()
+    placeholders = ", ".join("set_config(%s, %s, true)" for _ in settings)
+    params: list[str] = [v for item in settings.items() for v in item]
+    conn.execute(f"select {placeholders}", params)
+
+
+def run_sql_file(path: str | Path, ctx: RunContext, database_url_: str | None = None) -> dict[str, Any]:
+    """Run the whole file in one transaction and return the last row it reported.
+
+    The header's ``writes:`` tables are advisory-locked first so concurrent runs serialize. On any
+    error the transaction rolls back, a failure metrics row is written in a transaction of its own,
+    and :class:`SqlFileError` is raised.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    refuse_transaction_control(text, path.name)
+    header = parse_header(text, path.name)
+    url = database_url_ or database_url()
+    started_at = datetime.now(timezone.utc)
+    try:
+        with connect(url) as conn:
+            with conn.transaction():
+                set_run_context(conn, ctx)
+                advisory_xact_lock(conn, *header.writes)
+                reported = _execute_all(conn, text)
+    except Exception as exc:
+        log.error("%s failed for day %s: %s", path.name, ctx.day, exc)
+        record_failure(
+            url,
+            flow_run_id=ctx.flow_run_id,
+            task_name=ctx.task_name,
+            pipeline_name=ctx.pipeline_name,
+            table_name=", ".join(header.writes),
+            day=ctx.day,
+            error=f"{path.name}: {type(exc).__name__}: {str(exc).strip()}",
+            started_at=started_at,
+        )
+        raise SqlFileError(path, exc) from exc
+    log.info("%s committed for day %s on %s", path.name, ctx.day, mask_url(url))
+    return reported
+
+
+def _execute_all(conn: psycopg.Connection, text: str) -> dict[str, Any]:
+    """Execute every statement (simple query protocol) and keep the last result row."""
+    last: dict[str, Any] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(text.encode("utf-8"), prepare=False)
+        while True:
+            if cur.description is not None:
+                rows = cur.fetchall()
+                if rows:
+                    last = dict(rows[-1])
+            if not cur.nextset():
+                break
+    return last

@@ -1,0 +1,63 @@
+"""The one SparkSession of a flow run (or a test session), Delta-enabled.
+
+Delta's jars resolve from Maven Central through Ivy on first use and are cached under
+``~/.ivy2.5.2``; ``zluri setup-spark`` does that resolution up front so runs never stall on it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+
+class SparkSetupError(RuntimeError):
+    """Spark could not start (most often: Delta jars could not be resolved)."""
+
+
+def build_spark(
+    master: str | None = None,
+    app_name: str = "zluri_day_pipeline",
+    *,
+    shuffle_partitions: int | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``)."""
+    from delta import configure_spark_with_delta_pip
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    master = master or os.environ.get("ZLURI_SPARK_MASTER", "local[*]")
+    partitions = shuffle_partitions or int(os.environ.get("ZLURI_SHUFFLE_PARTITIONS", "0")) or _default_partitions(master)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.default.parallelism", str(partitions))
+        .config("spark.ui.enabled", os.environ.get("ZLURI_SPARK_UI", "false"))
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.driver.memory", os.environ.get("ZLURI_SPARK_DRIVER_MEMORY", "3g"))
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.databricks.delta.snapshotPartitions", "1")
+    )
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    try:
+        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    except Exception as exc:
+        raise SparkSetupError(
+            f"cannot start Spark on {master} with Delta Lake: {exc}. "
+            "Delta's jars come from Maven Central on first use; run 'zluri setup-spark' where the registry is reachable."
+        ) from exc
+    spark.sparkContext.setLogLevel(os.environ.get("ZLURI_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
+
+
+def _default_partitions(master: str) -> int:
+    # A handful of partitions per local core; 200 (Spark's default) is pure overhead on 2 cores.
+    if master.startswith("local"):
+        return max(2, 2 * (os.cpu_count() or 1))
+    return 64

@@ -42,7 +42,6 @@ create table core.agent_roles (
     agent_id bigint not null references core.agents (agent_id),
     role_id bigint not null references core.roles (role_id),
     assigned_day text not null,
-    last_seen_day text not null,
     primary key (agent_id, role_id)
 );
 create index agent_roles_role on core.agent_roles (role_id);
@@ -66,7 +65,6 @@ create table core.group_memberships (
     group_id bigint not null references core.groups (group_id),
     agent_id bigint not null references core.agents (agent_id),
     added_day text not null,
-    last_seen_day text not null,
     primary key (group_id, agent_id)
 );
 create index group_memberships_agent on core.group_memberships (agent_id);

@@ -7,6 +7,7 @@ from zluri_pg.locks import advisory_xact_lock
 from zluri_pg.migrations import migrate
 from zluri_pg.paths import sql_dir
 from zluri_pg.runner import SqlFileError, run_sql_file
+from zluri_pg.steps import run_step, step_path
 
 __all__ = [
     "RunContext",
@@ -17,6 +18,8 @@ __all__ = [
     "mask_url",
     "migrate",
     "run_sql_file",
+    "run_step",
     "sql_dir",
+    "step_path",
 ]
 __version__ = "0.1.0"

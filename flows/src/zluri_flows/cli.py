@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
+
+# Package loggers flow into Prefect's run logs (must be set before prefect is imported).
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zluri_staging,zluri_pg,zluri_metrics")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 app = typer.Typer(help="Zluri day pipeline: stage, upsert and report one feed day at a time.", no_args_is_help=True)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
@@ -103,3 +110,129 @@ def setup_spark() -> None:
     version = spark.version
     spark.stop()
     typer.echo(f"Spark {version} with Delta Lake is ready")
+
+
+def _check_inputs(days: list[str], input_root: str | None) -> str:
+    from zluri_flows import config
+
+    for day in days:
+        try:
+            config.validate_day(day)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    root = config.input_root(input_root)
+    for day in days:
+        try:
+            config.check_day_folder(root, day)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+    return root
+
+
+def _check_database() -> None:
+    from zluri_pg import connect, database_url
+
+    try:
+        connect(database_url()).close()
+    except Exception as exc:  # noqa: BLE001 - one clear line for whatever stops us connecting
+        raise UserError(str(exc)) from None
+
+
+def _summary(flow_run_ids: list[str]) -> str:
+    from zluri_metrics import read_rows, render_table
+    from zluri_pg import connect
+
+    with connect() as conn:
+        rows = [r for run in flow_run_ids for r in read_rows(conn, flow_run_id=run)]
+    return render_table(rows)
+
+
+def _run_days(days: list[str], input_root: str | None) -> None:
+    from zluri_flows.flow import zluri_backfill, zluri_day_pipeline
+
+    root = _check_inputs(days, input_root)
+    _check_database()
+    if len(days) == 1:
+        state = zluri_day_pipeline(days[0], root, return_state=True)
+    else:
+        state = zluri_backfill(days, root, return_state=True)
+    run_ids = _day_run_ids(state.state_details.flow_run_id)
+    typer.echo(_summary(run_ids))
+    if not state.is_completed():
+        typer.secho(f"FAILED: {state.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    from zluri_flows.config import zluri_home
+
+    typer.echo(f"\nall tasks succeeded; DQ reports under {zluri_home() / 'reports'}")
+
+
+def _day_run_ids(flow_run_id: Any) -> list[str]:
+    """The day flow runs of a run: itself, or a backfill's subflow runs (in order)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])),
+            sort=FlowRunSort.START_TIME_ASC,
+        )
+    return [str(r.id) for r in children] or [str(flow_run_id)]
+
+
+@app.command("run")
+@guarded
+def run(
+    day: str = typer.Option(..., "--day", help="Day label: reads <input>/sync-<day>/."),
+    input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
+) -> None:
+    """Run the day pipeline for one day; exit 0 only if every task succeeded."""
+    _run_days([day], input_root)
+
+
+@app.command("backfill")
+@guarded
+def backfill(
+    days: list[str] = typer.Argument(..., help="Days in the order to run them."),
+    input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
+) -> None:
+    """Run days in the given order, stopping at the first failure."""
+    _run_days(days, input_root)
+
+
+@app.command("generate")
+@guarded
+def generate(
+    out: Path = typer.Option(..., "--out", help="Folder to write sync-<day>/ folders into."),
+    days: int = typer.Option(3, "--days", min=1),
+    agents: int = typer.Option(50, "--agents", min=1),
+    groups: int = typer.Option(12, "--groups", min=1),
+    depth: int = typer.Option(4, "--depth", min=1),
+    transactions: int = typer.Option(200, "--transactions", min=0),
+    currencies: str = typer.Option("USD,EUR,GBP,INR,JPY,CHF", "--currencies", help="Comma-separated ISO codes."),
+    seed: int = typer.Option(7, "--seed"),
+) -> None:
+    """Write a synthetic feed in the real format (with realistic mess) and its expected end state."""
+    from zluri_flows.generator import generate_feed
+
+    generate_feed(out, days=days, agents=agents, groups=groups, depth=depth, transactions=transactions,
+                  currencies=tuple(c.strip().upper() for c in currencies.split(",") if c.strip()), seed=seed)
+    typer.echo(f"wrote {days} day(s) to {out} (expected end state: {out / 'expected.json'})")
+
+
+@app.command("demo")
+@guarded
+def demo(
+    input_root: Path = typer.Option(Path("data/sample"), "--input", help="The bundled sample feed."),
+) -> None:
+    """Migrate the embedded database and backfill the bundled sample, then show where to look."""
+    from zluri_pg import database_url, mask_url
+
+    days = sorted((p.name.removeprefix("sync-") for p in input_root.glob("sync-*") if p.is_dir()),
+                  key=lambda d: [int(t) if t.isdigit() else t for t in __import__("re").split(r"(\d+)", d)])
+    if not days:
+        raise UserError(f"no sync-<day> folders in {input_root}")
+    typer.echo(f"database: {mask_url(database_url())}\nbackfilling {', '.join(days)} from {input_root}")
+    _run_days(days, str(input_root.resolve()))
+    typer.echo("\nlook further:\n  zluri metrics            # every metrics row\n"
+               "  prefect server start     # then open http://127.0.0.1:4200 for the runs and artifacts")

@@ -1,0 +1,69 @@
+"""Thin Prefect tasks: build the run context, call one package function, return counts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+
+from zluri_flows.failures import failure_recorded, is_transient
+from zluri_pg import RunContext, migrate, run_step
+from zluri_staging.stage import stage_entity
+
+
+def _context(day: str, task_name: str) -> RunContext:
+    return RunContext(flow_run_id=str(flow_run.id), day=day, task_name=task_name)
+
+
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - the state holds whatever the task raised
+        return is_transient(exc)
+    return False
+
+
+# Transient failures (lost connection, lock timeout, serialization) retry with backoff; data errors do not.
+RETRYING = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_jitter_factor": 0.5,
+            "retry_condition_fn": _retry_transient, "cache_policy": NO_CACHE}
+
+
+@task(name="migrate", **RETRYING)
+def migrate_task(database_url: str) -> list[str]:
+    applied = [m.path.name for m in migrate(database_url)]
+    get_run_logger().info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+    return applied
+
+
+@task(name="stage", task_run_name="stage_{entity}", **RETRYING)
+def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str) -> dict[str, Any]:
+    ctx = _context(day, f"stage_{entity}")
+    with failure_recorded(ctx, f"staging.stg_{entity}", database_url):
+        result = stage_entity(spark, entity, day=day, flow_run_id=ctx.flow_run_id, input_root=input_root,
+                              database_url=database_url, home=home)
+    get_run_logger().info("staged %s: read %s, loaded %s, quarantined %s, duplicates %s", entity, result.read,
+                          result.loaded, result.quarantined, result.duplicates)
+    return asdict(result)
+
+
+@task(name="upsert", task_run_name="{step}", **RETRYING)
+def upsert_task(step: str, day: str, database_url: str) -> dict[str, Any]:
+    row = run_step(step, _context(day, step.split("_", 1)[1]), database_url)
+    get_run_logger().info("%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s", step,
+                          row["rows_inserted"], row["rows_updated"], row["rows_deleted"], row["rows_skipped"],
+                          row["rows_quarantined"])
+    return {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
+
+
+
+
+@task(name="publish_report", cache_policy=NO_CACHE)
+def publish_task(day: str, flow_run_id: str, database_url: str) -> str:
+    """DQ report (summary.json + Data Docs) and the run's artifacts: metrics table and DQ summary."""
+    from zluri_flows.report import publish
+
+    return str(publish(day, flow_run_id, database_url))

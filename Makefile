@@ -30,8 +30,8 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check packages flows tests tools
-	$(VENV)/bin/ruff format --check packages flows tests tools
+	$(VENV)/bin/ruff check --config tools/pants/ruff.toml packages flows tests tools
+	$(VENV)/bin/ruff format --config tools/pants/ruff.toml --check packages flows tests tools
 
 bench: setup
 	$(PY) tools/bench_staging.py

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -34,7 +34,7 @@ def is_transient(exc: BaseException) -> bool:
 @contextmanager
 def failure_recorded(ctx: RunContext, table_name: str, database_url: str) -> Iterator[None]:
     """Write a failure metrics row (own transaction) if the body raises, then re-raise."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     try:
         yield
     except Exception as exc:

@@ -24,4 +24,4 @@ def test_unreachable_database_is_one_clear_error_without_password():
 def test_environment_url_wins(db_url, monkeypatch):
     monkeypatch.setenv("ZLURI_DATABASE_URL", db_url)
     with connect() as conn:
-        assert conn.execute("select current_database()").fetchone()[0] == db_url.rsplit("dbname=", 1)[-1].split()[0]
+        assert conn.execute("select current_database()").fetchone() == (db_url.rsplit("dbname=", 1)[-1].split()[0],)

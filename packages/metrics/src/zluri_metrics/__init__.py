@@ -1,8 +1,8 @@
 """Pipeline metrics: one ``ops.pipeline_metrics`` row per task run, failures included."""
 
 from zluri_metrics.model import COLUMNS, MetricsRow
-from zluri_metrics.record import insert_row, record_failure
 from zluri_metrics.read import read_rows
+from zluri_metrics.record import insert_row, record_failure
 from zluri_metrics.render import render_table
 
 __all__ = ["COLUMNS", "MetricsRow", "insert_row", "record_failure", "read_rows", "render_table"]

@@ -6,7 +6,7 @@ if the work committed. A failure row is written after the rollback in a transact
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
@@ -39,7 +39,7 @@ def record_failure(
     started_at: datetime,
 ) -> MetricsRow:
     """Write one failure row in its own transaction on a fresh connection and return it."""
-    finished_at = datetime.now(timezone.utc)
+    finished_at = datetime.now(UTC)
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     row = MetricsRow(
         flow_run_id=flow_run_id,

@@ -72,7 +72,8 @@ def migrate(url: str | None = None, directory: Path | None = None) -> list[Migra
         # Concurrent migrators (two CLI calls, parallel test sessions) wait for each other.
         with advisory_session_lock(conn, "ops.schema_migrations"):
             conn.execute(_BOOTSTRAP)
-            recorded = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
+            rows = conn.execute("select version, checksum from ops.schema_migrations").fetchall()
+            recorded: dict[int, str] = dict(rows)
             for migration in pending_all:
                 if migration.version in recorded:
                     if recorded[migration.version] != migration.checksum:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def run_sql_file(path: str | Path, ctx: RunContext, database_url_: str | None = 
     refuse_transaction_control(text, path.name)
     header = parse_header(text, path.name)
     url = database_url_ or database_url()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     try:
         with connect(url) as conn:
             with conn.transaction():

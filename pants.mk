@@ -1,0 +1,43 @@
+# Pants (ARCHITECTURE.md section 8), included by the Makefile.
+#
+#   make pants            bootstrap Pants, then tailor --check, lint, check (mypy), the fast tests
+#                         and the four wheels in dist/
+#   make pants-lockfile   regenerate 3rdparty/python/default.lock after changing constraints.txt
+#   make pants-test-all   every test under Pants, Spark ones included (slow)
+#
+# tools/pants/pants installs Pants 2.17.1 once into ~/.cache/zluri-pants/2.17.1 (a Python 3.9
+# venv plus a pex built from PyPI) and adds the offline settings of pants.ci.toml; PANTS_OFFLINE=0
+# runs with Pants' defaults on a machine that reaches GitHub.
+PANTS := tools/pants/pants
+# Tests that need no Spark: metrics and pg (they use the root conftest's embedded Postgres, which
+# starts fine inside Pants' sandbox).
+PANTS_TEST_TARGETS ?= packages/metrics/tests:: packages/pg/tests::
+# mypy: the non-Spark packages (sources and tests). `make pants PANTS_CHECK_TARGETS=::` checks
+# staging and flows too (their first check builds pyspark's wheel into Pants' cache: ~4 min).
+PANTS_CHECK_TARGETS ?= packages/metrics:: packages/pg::
+
+.PHONY: pants pants-bootstrap pants-lockfile pants-test-all
+
+pants-bootstrap:
+	@tools/pants/bootstrap.sh >/dev/null
+
+# Every step runs even when an earlier one fails (one run shows all lint, type and test errors);
+# the target fails at the end if any step did.
+pants: pants-bootstrap
+	@# dist/ must hold exactly one wheel per package (docker/prepare-context.sh WHEELS_DIR=dist).
+	@rm -f dist/zluri_*.whl
+	@failed=; \
+	step() { echo "+ $(PANTS) $$*"; $(PANTS) "$$@" || failed="$$failed\n  $(PANTS) $$*"; }; \
+	step tailor --check :: ; \
+	step lint :: ; \
+	step check $(PANTS_CHECK_TARGETS) ; \
+	step test $(PANTS_TEST_TARGETS) ; \
+	step package :: ; \
+	ls -1 dist/zluri_*.whl 2>/dev/null; \
+	if [ -n "$$failed" ]; then printf "make pants: failed:$$failed\n" >&2; exit 1; fi
+
+pants-lockfile: pants-bootstrap
+	$(PANTS) generate-lockfiles --resolve=python-default
+
+pants-test-all: pants-bootstrap
+	$(PANTS) test ::

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,12 @@ def test_core_tables_match_the_generators_truth(backfilled, db_url):
     assert [[r["agent_id"], r["role_id"]] for r in query(
         db_url, "select agent_id, role_id from core.agent_roles order by 1, 2")] == final["agent_roles"]
     transactions = {r["transaction_id"]: {"updated_at": r["updated_at"].isoformat(),
-                                          "original_amount": str(r["original_amount"]),
+                                          "original_amount": r["original_amount"].normalize(),
                                           "original_currency": r["original_currency"],
                                           "transaction_type": r["transaction_type"]}
                     for r in query(db_url, "select * from core.transactions")}
-    expected = {tid: {k: t[k] for k in ("updated_at", "original_amount", "original_currency", "transaction_type")}
+    expected = {tid: {"updated_at": t["updated_at"], "original_amount": Decimal(t["original_amount"]).normalize(),
+                      "original_currency": t["original_currency"], "transaction_type": t["transaction_type"]}
                 for tid, t in final["transactions"].items()}
     assert transactions == expected
 

@@ -57,11 +57,10 @@ with upserted as (
         updated_at = excluded.updated_at,
         last_seen_day = excluded.last_seen_day,
         status_day = case when a.status = excluded.status then a.status_day else excluded.status_day end
-    where (a.email, a.name, a.job_title, a.status, a.deactivated, a.listed, a.created_at, a.updated_at,
-           a.last_seen_day)
+    where (a.email, a.name, a.job_title, a.status, a.deactivated, a.listed, a.created_at, a.updated_at)
           is distinct from
           (excluded.email, excluded.name, excluded.job_title, excluded.status, excluded.deactivated,
-           excluded.listed, excluded.created_at, excluded.updated_at, excluded.last_seen_day)
+           excluded.listed, excluded.created_at, excluded.updated_at)
     returning (xmax = 0) as inserted
 ),
 counted as (
@@ -103,6 +102,14 @@ on conflict (agent_id, day) do update set
     flow_run_id = excluded.flow_run_id,
     recorded_at = now()
 where (h.status, h.deactivated, h.listed) is distinct from (excluded.status, excluded.deactivated, excluded.listed);
+
+-- Presence is bookkeeping, not a change: last_seen_day moves without counting as an update.
+update core.agents t
+set last_seen_day = current_setting('app.day')
+from day_agents d
+where d.agent_id = t.agent_id
+  and (select is_newest from run_order)
+  and t.last_seen_day <> current_setting('app.day');
 
 select ops.mark_day('core.agents');
 select * from ops.record_step('core.agents');

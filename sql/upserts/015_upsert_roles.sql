@@ -25,10 +25,10 @@ with upserted as (
         created_at = excluded.created_at,
         updated_at = excluded.updated_at,
         last_seen_day = excluded.last_seen_day
-    where (r.name, r.description, r.is_default, r.agent_type, r.created_at, r.updated_at, r.last_seen_day)
+    where (r.name, r.description, r.is_default, r.agent_type, r.created_at, r.updated_at)
           is distinct from
           (excluded.name, excluded.description, excluded.is_default, excluded.agent_type, excluded.created_at,
-           excluded.updated_at, excluded.last_seen_day)
+           excluded.updated_at)
     returning (xmax = 0) as inserted
 ),
 counted as (
@@ -37,6 +37,14 @@ counted as (
 )
 insert into step_counts
 select 'skipped', (select count(*) from day_roles) - (select count(*) from upserted);
+
+-- Presence is bookkeeping, not a change: last_seen_day moves without counting as an update.
+update core.roles t
+set last_seen_day = current_setting('app.day')
+from day_roles d
+where d.role_id = t.role_id
+  and (select is_newest from run_order)
+  and t.last_seen_day <> current_setting('app.day');
 
 select ops.mark_day('core.roles');
 select * from ops.record_step('core.roles');

@@ -32,10 +32,10 @@ with upserted as (
         created_at = excluded.created_at,
         updated_at = excluded.updated_at,
         last_seen_day = excluded.last_seen_day
-    where (g.name, g.description, g.parent_group_id, g.created_at, g.updated_at, g.last_seen_day)
+    where (g.name, g.description, g.parent_group_id, g.created_at, g.updated_at)
           is distinct from
           (excluded.name, excluded.description, excluded.parent_group_id, excluded.created_at,
-           excluded.updated_at, excluded.last_seen_day)
+           excluded.updated_at)
     returning (xmax = 0) as inserted
 ),
 counted as (
@@ -77,5 +77,13 @@ with added as (
 )
 insert into step_counts select 'inserted', count(*) from added;
 
+-- Presence is bookkeeping, not a change: last_seen_day moves without counting as an update.
+update core.groups t
+set last_seen_day = current_setting('app.day')
+from day_groups d
+where d.group_id = t.group_id
+  and (select is_newest from run_order)
+  and t.last_seen_day <> current_setting('app.day');
+
 select ops.mark_day('core.groups');
-select * from ops.record_step('core.groups');
+select * from ops.record_step('core.groups, core.group_memberships');

@@ -53,5 +53,13 @@ counted as (
 insert into step_counts
 select 'skipped', (select count(*) from day_budgets) - (select count(*) from upserted);
 
+-- Presence is bookkeeping, not a change: last_seen_day moves without counting as an update.
+update core.budgets t
+set last_seen_day = current_setting('app.day')
+from day_budgets d
+where d.budget_id = t.budget_id
+  and (select is_newest from run_order)
+  and t.last_seen_day <> current_setting('app.day');
+
 select ops.mark_day('core.budgets');
 select * from ops.record_step('core.budgets');

@@ -52,5 +52,13 @@ counted as (
 insert into step_counts
 select 'skipped', (select count(*) from day_cards) - (select count(*) from upserted);
 
+-- Presence is bookkeeping, not a change: last_seen_day moves without counting as an update.
+update core.cards t
+set last_seen_day = current_setting('app.day')
+from day_cards d
+where d.card_id = t.card_id
+  and (select is_newest from run_order)
+  and t.last_seen_day <> current_setting('app.day');
+
 select ops.mark_day('core.cards');
 select * from ops.record_step('core.cards');

@@ -1,0 +1,303 @@
+"""Validation rules as data, and the one ``split`` that applies them.
+
+A ``Rule`` is a name, a reason (text, or a Column when the reason names a value) and a predicate
+that is TRUE for a valid row. ``split`` evaluates every rule and quarantines a row that fails any,
+with all failing reasons joined ("transaction_id missing; original_amount not numeric"). A null
+predicate counts as a failure: a rule that cannot decide never lets a row through.
+
+A *blocking* rule stops the evaluation of the rules after it for rows that fail it: an unreadable
+file or a record that is not an object would otherwise also "fail" every field rule, which would
+only bury the real reason.
+
+Rule lists are built by functions (Columns need a running Spark), one per entity, and look at the
+columns the matching ``transforms`` function produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from zluri_staging import fx
+from zluri_staging.transforms import minor_units, utc_date
+
+REASON = "reason"
+SEPARATOR = "; "
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    reason: str | Column
+    predicate: Column  # true = valid
+    blocking: bool = False
+
+
+# -- split ----------------------------------------------------------------------------------------
+
+
+def failure_reasons(rules: Sequence[Rule]) -> Column:
+    """The joined reasons of the failing rules, or null when every rule passes."""
+    blocked: Column = F.lit(False)
+    entries: list[Column] = []
+    for rule in rules:
+        fails = ~F.coalesce(rule.predicate, F.lit(False))
+        reason = F.lit(rule.reason) if isinstance(rule.reason, str) else rule.reason
+        entries.append(F.when(~blocked & fails, reason))
+        if rule.blocking:
+            blocked = blocked | fails
+    joined = F.concat_ws(SEPARATOR, *entries) if entries else F.lit("")
+    return F.when(joined != "", joined)
+
+
+def annotate(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
+    """``df`` plus a ``reason`` column (null = valid)."""
+    return df.withColumn(REASON, failure_reasons(rules))
+
+
+def quarantine_frame(annotated: DataFrame, entity: str | Column) -> DataFrame:
+    """ops.quarantine rows (entity, source_file, reason, raw_record) of the failing rows."""
+    entity_col = F.lit(entity) if isinstance(entity, str) else entity
+    return annotated.where(F.col(REASON).isNotNull()).select(
+        entity_col.alias("entity"), "source_file", REASON, "raw_record"
+    )
+
+
+def split(df: DataFrame, rules: Sequence[Rule], entity: str | Column | None = None) -> tuple[DataFrame, DataFrame]:
+    """(valid rows with df's columns, quarantined rows: entity, source_file, reason, raw_record).
+    ``entity`` defaults to an ``entity`` column of ``df``."""
+    annotated = annotate(df, rules)
+    valid = annotated.where(F.col(REASON).isNull()).drop(REASON)
+    return valid, quarantine_frame(annotated, F.col("entity") if entity is None else entity)
+
+
+# -- rule builders --------------------------------------------------------------------------------
+
+
+
+def _r(name: str) -> Column:
+    """A raw field of the record struct (built lazily: a Column needs a running Spark)."""
+    return F.col("record").getField(name)
+
+
+def readable() -> Rule:
+    return Rule("readable", F.col("read_error"), F.col("read_error").isNull(), blocking=True)
+
+
+def present(raw: Column, label: str) -> Rule:
+    return Rule(f"{label}_present", f"{label} missing", raw.isNotNull() & (raw != ""))
+
+
+def typed(raw: Column, value: Column, label: str, kind: str) -> Rule:
+    """A value that is present must have been cast (``kind`` names the expected type)."""
+    return Rule(f"{label}_{kind.replace(' ', '_')}", f"{label} not {kind}", raw.isNull() | value.isNotNull())
+
+
+def required(raw: Column, value: Column, label: str, kind: str) -> list[Rule]:
+    return [present(raw, label), typed(raw, value, label, kind)]
+
+
+def object_or_absent(raw: Column, label: str) -> Rule:
+    return Rule(f"{label}_object", f"{label} not an object", raw.isNull() | raw.startswith("{"))
+
+
+def list_or_absent(raw: Column, parsed: Column, label: str) -> Rule:
+    return Rule(f"{label}_array", f"{label} not an array", raw.isNull() | parsed.isNotNull())
+
+
+def non_negative(value: Column, label: str) -> Rule:
+    return Rule(f"{label}_non_negative", f"{label} negative", value.isNull() | (value >= 0))
+
+
+def no_nul(columns: Sequence[str]) -> list[Rule]:
+    # Postgres text cannot hold U+0000; such a value could never be loaded faithfully.
+    return [
+        Rule(f"{c}_no_nul", f"{c} contains a NUL character", F.col(c).isNull() | ~F.col(c).contains("\u0000"))
+        for c in columns
+    ]
+
+
+def timestamps(pairs: Sequence[tuple[Column, str]]) -> list[Rule]:
+    return [typed(raw, F.col(label), label, "a timestamp") for raw, label in pairs]
+
+
+# -- per entity -----------------------------------------------------------------------------------
+
+
+def agent_rules() -> list[Rule]:
+    return [
+        readable(),
+        *required(_r("id"), F.col("agent_id"), "agent_id", "an integer"),
+        typed(_r("deactivated"), F.col("deactivated"), "deactivated", "a boolean"),
+        object_or_absent(_r("contact"), "contact"),
+        typed(F.col("_contact.active"), F.col("contact_active"), "contact_active", "a boolean"),
+        *timestamps([(_r("created_at"), "created_at"), (_r("updated_at"), "updated_at")]),
+        *no_nul(["email", "name", "job_title"]),
+    ]
+
+
+def agent_details_rules() -> list[Rule]:
+    return [*agent_rules(), list_or_absent(_r("role_ids"), F.col("_role_ids"), "role_ids")]
+
+
+def agent_role_rules() -> list[Rule]:
+    """On ``transforms.agent_roles`` rows flagged with ``role_known``."""
+    return [
+        Rule("role_id_present", "agent role id missing", F.col("_role_raw").isNotNull(), blocking=True),
+        Rule("role_id_integer", "agent role id not an integer", F.col("role_id").isNotNull(), blocking=True),
+        Rule(
+            "role_known",
+            F.concat(F.lit("agent role names unknown role "), F.col("role_id").cast("string")),
+            F.col("role_known"),
+        ),
+    ]
+
+
+def role_rules() -> list[Rule]:
+    return [
+        readable(),
+        *required(_r("id"), F.col("role_id"), "role_id", "an integer"),
+        typed(_r("default"), F.col("is_default"), "is_default", "a boolean"),
+        typed(_r("agent_type"), F.col("agent_type"), "agent_type", "an integer"),
+        *timestamps([(_r("created_at"), "created_at"), (_r("updated_at"), "updated_at")]),
+        *no_nul(["name", "description"]),
+    ]
+
+
+def group_rules() -> list[Rule]:
+    return [
+        readable(),
+        *required(_r("id"), F.col("group_id"), "group_id", "an integer"),
+        typed(_r("parent_group_id"), F.col("parent_group_id"), "parent_group_id", "an integer"),
+        list_or_absent(_r("agent_ids"), F.col("_agent_ids"), "agent_ids"),
+        *timestamps([(_r("created_at"), "created_at"), (_r("updated_at"), "updated_at")]),
+        *no_nul(["name", "description"]),
+    ]
+
+
+def membership_rules() -> list[Rule]:
+    """On ``transforms.group_memberships`` rows flagged with ``agent_known``."""
+    return [
+        Rule("member_present", "membership agent id missing", F.col("_agent_raw").isNotNull(), blocking=True),
+        Rule("member_integer", "membership agent id not an integer", F.col("agent_id").isNotNull(), blocking=True),
+        Rule(
+            "member_known",
+            F.concat(F.lit("membership names unknown agent "), F.col("agent_id").cast("string")),
+            F.col("agent_known"),
+        ),
+    ]
+
+
+def budget_rules() -> list[Rule]:
+    period, spent = F.col("_period"), F.col("_spent")
+    amounts = [
+        (period.limit, "period_limit"),
+        (period.overspendBuffer, "period_overspend_buffer"),
+        (period.assigned, "period_assigned"),
+        (spent.cleared, "spent_cleared"),
+        (spent.pending, "spent_pending"),
+        (spent.total, "spent_total"),
+    ]
+    return [
+        readable(),
+        present(_r("id"), "budget_id"),
+        typed(_r("retired"), F.col("retired"), "retired", "a boolean"),
+        typed(_r("startDate"), F.col("start_date"), "start_date", "a date"),
+        object_or_absent(_r("currentPeriod"), "currentPeriod"),
+        typed(period.startDate, F.col("period_start_date"), "period_start_date", "a date"),
+        object_or_absent(period.spent, "currentPeriod.spent"),
+        *[typed(raw, F.col(label), label, "numeric") for raw, label in amounts],
+        *[non_negative(F.col(label), label) for _, label in amounts],
+        *no_nul(["budget_id", "budget_uuid", "name", "description", "recurring_interval"]),
+    ]
+
+
+def card_rules() -> list[Rule]:
+    period = F.col("_period")
+    return [
+        readable(),
+        present(_r("id"), "card_id"),
+        object_or_absent(_r("currentPeriod"), "currentPeriod"),
+        typed(period.limit, F.col("period_limit"), "period_limit", "numeric"),
+        typed(period.spent, F.col("period_spent"), "period_spent", "numeric"),
+        non_negative(F.col("period_limit"), "period_limit"),
+        non_negative(F.col("period_spent"), "period_spent"),
+        *timestamps([(_r("createdTime"), "created_at"), (_r("updatedTime"), "updated_at")]),
+        *no_nul(
+            ["card_id", "card_uuid", "name", "user_id", "user_uuid", "budget_id", "budget_uuid", "last_four",
+             "valid_thru", "status", "card_type"]
+        ),
+    ]
+
+
+TRANSACTION_TEXT = [
+    "transaction_id", "transaction_uuid", "transaction_type", "user_id", "user_uuid", "user_name", "card_id",
+    "card_uuid", "budget_id", "budget_uuid", "merchant_name", "raw_merchant_name",
+]
+
+
+def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
+    """On ``transforms.transactions`` rows after ``fx.with_usd_amounts``. Unknown cards or budgets
+    are NOT a rule: spend is never dropped for them (they are counted as warnings)."""
+    codes = sorted(currencies if currencies is not None else fx.iso_currency_codes())
+    ccy = F.col("_currency")
+    code = F.col("original_currency")
+    known_code = code.isin(codes)
+    convertible = F.col("original_amount").isNotNull() & known_code & F.col("occurred_at").isNotNull()
+    return [
+        readable(),
+        present(_r("id"), "transaction_id"),
+        *required(_r("occurredTime"), F.col("occurred_at"), "occurred_at", "a timestamp"),
+        *required(_r("updatedTime"), F.col("updated_at"), "updated_at", "a timestamp"),
+        Rule("currency_data", "currencyData missing or not an object", F.col("_currency").isNotNull(), blocking=True),
+        present(ccy.originalCurrencyAmount, "original_amount"),
+        present(ccy.exponent, "currency_exponent"),
+        typed(ccy.exponent, F.col("currency_exponent"), "currency_exponent", "an integer"),
+        Rule(
+            "currency_exponent_range",
+            "currency_exponent outside 0-6",
+            F.col("currency_exponent").isNull() | F.col("currency_exponent").between(0, 6),
+        ),
+        Rule(
+            "original_amount_numeric",
+            "original_amount not numeric",
+            ccy.originalCurrencyAmount.isNull()
+            | (ccy.originalCurrencyAmount == "")
+            | minor_units(ccy.originalCurrencyAmount).isNotNull(),
+        ),
+        present(code, "original_currency"),
+        Rule(
+            "original_currency_known",
+            F.concat(F.lit("unknown currency code "), code),
+            code.isNull() | (code == "") | known_code,
+        ),
+        typed(_r("amount"), F.col("feed_amount_usd"), "feed_amount_usd", "numeric"),
+        typed(ccy.exchangeRate, F.col("feed_exchange_rate"), "feed_exchange_rate", "numeric"),
+        Rule(
+            "fx_rate_available",
+            F.concat(
+                F.lit("no FX rate for "), code, F.lit(" on "), utc_date(F.col("occurred_at")).cast("string")
+            ),
+            ~convertible | F.col("fx_rate").isNotNull(),
+        ),
+        Rule(
+            "amount_usd_in_range",
+            "amount_usd out of range",
+            ~convertible | F.col("fx_rate").isNull() | F.col("amount_usd").isNotNull(),
+        ),
+        *no_nul(TRANSACTION_TEXT),
+    ]
+
+
+RULES: dict[str, Callable[[], list[Rule]]] = {
+    "agents": agent_rules,
+    "agent_details": agent_details_rules,
+    "roles": role_rules,
+    "admin_groups": group_rules,
+    "budgets": budget_rules,
+    "cards": card_rules,
+    "transactions": transaction_rules,
+}

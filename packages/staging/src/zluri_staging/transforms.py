@@ -1,0 +1,304 @@
+"""Pure transforms: the read frame of an entity -> its staging columns.
+
+Every function here is ``DataFrame -> DataFrame`` (or builds a Column): no SparkSession, no
+environment, no I/O. An entity transform keeps the read columns (source_file, position,
+raw_record, read_error, record) and its parsed nested objects (``_``-prefixed), so validation rules
+can compare a raw value with its typed value, and adds the staging columns of V002.
+``staging_frame`` then keeps exactly the staging columns.
+
+Casts are strict: a value must look like its type before it is cast (an id ``"12.5"`` or
+``" 12"`` is not silently truncated or trimmed into 12), and casts are ``try_cast`` so the result
+does not depend on the session's ANSI setting. Strings are never trimmed or rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from zluri_staging import schemas
+
+INTEGER = r"^-?[0-9]+$"
+# JSON's number grammar (what Spark writes back for a numeric value; a quoted "12.50" also passes).
+NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+# ISO 8601 with an explicit offset: a time without one would silently take the session zone.
+TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+MAX_EXPONENT = 6  # decimal(38,6) holds six decimals; ISO 4217 minor units go up to 4
+MINOR_UNITS = T.DecimalType(32, 0)  # 32 integer digits: the product with 10^-6 still fits (38,6)
+AMOUNT = T.DecimalType(38, 6)
+RATE = T.DecimalType(38, 12)
+READ_COLUMNS = list(schemas.READ_COLUMNS)
+
+
+# -- strict casts -------------------------------------------------------------------------------
+
+
+def as_bigint(raw: Column) -> Column:
+    return F.when(raw.rlike(INTEGER), raw.try_cast(T.LongType()))
+
+
+def as_int(raw: Column) -> Column:
+    return F.when(raw.rlike(INTEGER), raw.try_cast(T.IntegerType()))
+
+
+def as_decimal(raw: Column, dtype: T.DecimalType = AMOUNT) -> Column:
+    return F.when(raw.rlike(NUMBER), raw.try_cast(dtype))
+
+
+def as_boolean(raw: Column) -> Column:
+    return F.when(raw == "true", F.lit(True)).when(raw == "false", F.lit(False))
+
+
+def as_timestamp(raw: Column) -> Column:
+    return F.when(raw.rlike(TIMESTAMP), raw.try_cast(T.TimestampType()))
+
+
+def as_date(raw: Column) -> Column:
+    return F.when(raw.rlike(DATE), raw.try_cast(T.DateType()))
+
+
+def as_object(raw: Column, schema: T.StructType) -> Column:
+    """A nested object declared as a string: parsed only if it is one (a string, number or array
+    in its place stays visible as 'not an object' instead of becoming a struct of nulls)."""
+    return F.when(raw.startswith("{"), F.from_json(raw, schema))
+
+
+def as_id_list(raw: Column) -> Column:
+    return F.when(raw.startswith("["), F.from_json(raw, schemas.ID_LIST))
+
+
+def minor_units_amount(amount: Column, exponent: Column) -> Column:
+    """``amount`` (a string of an integer in minor units) / 10^exponent as an exact decimal(38,6).
+
+    Never through a double: "NaN", "Infinity", "", "12.5x", "1e3" are not integers and give null.
+    The scale factor is an exact decimal literal; decimal(32,0) x decimal(7,6) is computed without
+    loss and lands in decimal(38,6)."""
+    exp = as_int(exponent)
+    factors = F.array(*[F.lit(Decimal(1).scaleb(-e)).cast(T.DecimalType(7, 6)) for e in range(MAX_EXPONENT + 1)])
+    return F.when(
+        exp.between(0, MAX_EXPONENT), (minor_units(amount) * F.try_element_at(factors, exp + 1)).cast(AMOUNT)
+    )
+
+
+def minor_units(amount: Column) -> Column:
+    """The integer of minor units in ``amount`` (a string), or null if it is not one."""
+    return F.when(amount.rlike(INTEGER), amount.try_cast(MINOR_UNITS))
+
+
+def utc_date(ts: Column) -> Column:
+    """The UTC calendar day of an instant, whatever the session time zone."""
+    return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / F.lit(86400)).cast("int"))
+
+
+# -- entities -----------------------------------------------------------------------------------
+
+
+
+def _r(name: str) -> Column:
+    """A raw field of the record struct (built lazily: a Column needs a running Spark)."""
+    return F.col("record").getField(name)
+
+
+def _with(df: DataFrame, parsed: Sequence[Column], typed: Sequence[Column]) -> DataFrame:
+    # Two projections: the nested objects are parsed once and the typed columns read them.
+    return df.select(*READ_COLUMNS, *parsed).select("*", *typed)
+
+
+def _agent_like(records: DataFrame, extra: Sequence[Column] = ()) -> DataFrame:
+    contact = F.col("_contact")
+    deactivated = _r("deactivated")
+    return _with(
+        records,
+        [as_object(_r("contact"), schemas.CONTACT).alias("_contact"), *extra],
+        [
+            as_bigint(_r("id")).alias("agent_id"),
+            contact.email.alias("email"),
+            contact.getField("name").alias("name"),
+            contact.job_title.alias("job_title"),
+            as_boolean(contact.active).alias("contact_active"),
+            # Absent means not deactivated (the agent is active iff listed and not deactivated).
+            F.when(deactivated.isNull(), F.lit(False)).otherwise(as_boolean(deactivated)).alias("deactivated"),
+            as_timestamp(_r("created_at")).alias("created_at"),
+            as_timestamp(_r("updated_at")).alias("updated_at"),
+            F.col("source_file"),
+        ],
+    )
+
+
+def agents(records: DataFrame) -> DataFrame:
+    return _agent_like(records)
+
+
+def agent_details(records: DataFrame) -> DataFrame:
+    return _agent_like(records, [as_id_list(_r("role_ids")).alias("_role_ids")])
+
+
+def agent_roles(details: DataFrame) -> DataFrame:
+    """One row per (agent, role id) of the agent_details records given (the valid, deduplicated
+    ones): agent_id, role_id, plus lineage and the raw role id for the rules."""
+    return details.select(
+        "source_file", "position", "agent_id", F.explode("_role_ids").alias("_role_raw")
+    ).select(
+        "source_file",
+        "position",
+        F.to_json(F.struct(F.col("agent_id"), F.col("_role_raw").alias("role_id"))).alias("raw_record"),
+        "agent_id",
+        "_role_raw",
+        as_bigint(F.col("_role_raw")).alias("role_id"),
+    )
+
+
+def roles(records: DataFrame) -> DataFrame:
+    return _with(
+        records,
+        [],
+        [
+            as_bigint(_r("id")).alias("role_id"),
+            _r("name").alias("name"),
+            _r("description").alias("description"),
+            as_boolean(_r("default")).alias("is_default"),
+            as_int(_r("agent_type")).alias("agent_type"),
+            as_timestamp(_r("created_at")).alias("created_at"),
+            as_timestamp(_r("updated_at")).alias("updated_at"),
+        ],
+    )
+
+
+def groups(records: DataFrame) -> DataFrame:
+    return _with(
+        records,
+        [as_id_list(_r("agent_ids")).alias("_agent_ids")],
+        [
+            as_bigint(_r("id")).alias("group_id"),
+            _r("name").alias("name"),
+            _r("description").alias("description"),
+            as_bigint(_r("parent_group_id")).alias("parent_group_id"),
+            as_timestamp(_r("created_at")).alias("created_at"),
+            as_timestamp(_r("updated_at")).alias("updated_at"),
+        ],
+    )
+
+
+def group_memberships(groups_frame: DataFrame) -> DataFrame:
+    """One row per (group, listed agent id) of the groups given (the valid, deduplicated ones)."""
+    return groups_frame.select(
+        "source_file", "position", "group_id", F.explode("_agent_ids").alias("_agent_raw")
+    ).select(
+        "source_file",
+        "position",
+        F.to_json(F.struct(F.col("group_id"), F.col("_agent_raw").alias("agent_id"))).alias("raw_record"),
+        "group_id",
+        "_agent_raw",
+        as_bigint(F.col("_agent_raw")).alias("agent_id"),
+    )
+
+
+def budgets(records: DataFrame) -> DataFrame:
+    period, spent = F.col("_period"), F.col("_spent")
+    return (
+        records.select(*READ_COLUMNS, as_object(_r("currentPeriod"), schemas.BUDGET_PERIOD).alias("_period"))
+        .select("*", as_object(F.col("_period.spent"), schemas.BUDGET_SPENT).alias("_spent"))
+        .select(
+            "*",
+            _r("id").alias("budget_id"),
+            _r("uuid").alias("budget_uuid"),
+            _r("name").alias("name"),
+            _r("description").alias("description"),
+            as_boolean(_r("retired")).alias("retired"),
+            as_date(_r("startDate")).alias("start_date"),
+            _r("recurringInterval").alias("recurring_interval"),
+            as_date(period.startDate).alias("period_start_date"),
+            as_decimal(period.limit).alias("period_limit"),
+            as_decimal(period.overspendBuffer).alias("period_overspend_buffer"),
+            as_decimal(period.assigned).alias("period_assigned"),
+            as_decimal(spent.cleared).alias("spent_cleared"),
+            as_decimal(spent.pending).alias("spent_pending"),
+            as_decimal(spent.total).alias("spent_total"),
+        )
+    )
+
+
+def cards(records: DataFrame) -> DataFrame:
+    period = F.col("_period")
+    return _with(
+        records,
+        [as_object(_r("currentPeriod"), schemas.CARD_PERIOD).alias("_period")],
+        [
+            _r("id").alias("card_id"),
+            _r("uuid").alias("card_uuid"),
+            _r("name").alias("name"),
+            _r("userId").alias("user_id"),
+            _r("userUuid").alias("user_uuid"),
+            _r("budgetId").alias("budget_id"),
+            _r("budgetUuid").alias("budget_uuid"),
+            _r("lastFour").alias("last_four"),
+            _r("validThru").alias("valid_thru"),
+            _r("status").alias("status"),
+            _r("type").alias("card_type"),
+            as_decimal(period.limit).alias("period_limit"),
+            as_decimal(period.spent).alias("period_spent"),
+            as_timestamp(_r("createdTime")).alias("created_at"),
+            as_timestamp(_r("updatedTime")).alias("updated_at"),
+        ],
+    )
+
+
+def transactions(records: DataFrame) -> DataFrame:
+    """Transactions before currency conversion (``fx.with_usd_amounts`` adds amount_usd, fx_rate,
+    fx_rate_date, fx_source)."""
+    ccy = F.col("_currency")
+    return _with(
+        records,
+        [as_object(_r("currencyData"), schemas.CURRENCY_DATA).alias("_currency")],
+        [
+            _r("id").alias("transaction_id"),
+            _r("uuid").alias("transaction_uuid"),
+            _r("transactionType").alias("transaction_type"),
+            as_timestamp(_r("occurredTime")).alias("occurred_at"),
+            as_timestamp(_r("updatedTime")).alias("updated_at"),
+            _r("userId").alias("user_id"),
+            _r("userUuid").alias("user_uuid"),
+            _r("userName").alias("user_name"),
+            _r("cardId").alias("card_id"),
+            _r("cardUuid").alias("card_uuid"),
+            _r("budgetId").alias("budget_id"),
+            _r("budgetUuid").alias("budget_uuid"),
+            _r("merchantName").alias("merchant_name"),
+            _r("rawMerchantName").alias("raw_merchant_name"),
+            minor_units_amount(ccy.originalCurrencyAmount, ccy.exponent).alias("original_amount"),
+            ccy.originalCurrencyCode.alias("original_currency"),
+            as_int(ccy.exponent).alias("currency_exponent"),
+            as_decimal(_r("amount")).alias("feed_amount_usd"),
+            as_decimal(ccy.exchangeRate, RATE).alias("feed_exchange_rate"),
+            F.col("source_file"),
+        ],
+    )
+
+
+# -- cross-entity references ----------------------------------------------------------------------
+
+
+def flag_known(df: DataFrame, known: DataFrame, column: str, flag: str) -> DataFrame:
+    """Adds boolean ``flag``: whether ``column``'s value is among ``known``'s single column (null
+    when ``column`` is null). ``known`` is small (ids of one day), so it is broadcast."""
+    key = f"_{flag}_key"
+    ids = known.select(F.col(known.columns[0]).alias(key)).where(F.col(key).isNotNull()).distinct()
+    joined = df.join(F.broadcast(ids), df[column] == ids[key], "left")
+    return joined.select(
+        *[df[c] for c in df.columns],
+        F.when(df[column].isNotNull(), ids[key].isNotNull()).alias(flag),
+    )
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def staging_frame(df: DataFrame, table: str) -> DataFrame:
+    """Exactly the loaded columns of ``staging.<table>`` (V002, without flow_run_id and day), cast
+    to their staging types."""
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.STAGING[table].fields])

@@ -49,6 +49,7 @@ engine_answers || die "no Docker engine answers (run through docker/e2e/run.sh o
 
 if docker image inspect "$KEYED_TAG" >/dev/null 2>&1; then
   log "base image $KEYED_TAG already in the engine"
+  [ -f "$TARBALL" ] && touch "$TARBALL"
   docker tag "$KEYED_TAG" "$TAG"
   echo "$KEYED_TAG"
   exit 0
@@ -112,6 +113,7 @@ else
   log "reusing cached base rootfs $TARBALL"
 fi
 
+evict_stale "$CACHE_DIR" "$TARBALL"
 log "docker import $TARBALL as $KEYED_TAG"
 docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -5,6 +5,7 @@
 #   wheelhouse/        every third-party wheel they need, pinned by constraints.txt
 #   requirements.txt   the third-party requirements our wheels declare
 #   constraints.txt    constraints.txt without our own packages or local paths
+#   ivy/               Delta's jars resolved by Ivy (spark.jars.ivy=/opt/zluri/ivy in the image)
 #   sql/               sql/migrations and sql/upserts (ENV ZLURI_SQL_DIR in the image)
 #   app/flows/src/...  the flow sources, so the deployments' file entrypoint
 #                      (flows/src/zluri_flows/flow.py:...) resolves in the image's workdir
@@ -12,7 +13,10 @@
 # Project wheels: from $WHEELS_DIR if set (e.g. Pants' dist/), else `pip wheel --no-deps`.
 # Third-party wheels: from a wheelhouse in $ZLURI_CI_CACHE keyed by the pins, filled from
 # PyPI only when something is missing (pyspark is a ~450 MB sdist: built once, then reused).
-# The image build itself then installs with --no-index: no PyPI traffic inside docker build.
+# Ivy cache: resolved on the host (which trusts this machine's TLS setup) by the pinned
+# pyspark + delta-spark, once per pair of versions, in $ZLURI_CI_CACHE/ivy.
+# The image build itself then installs with --no-index and copies the jars: no PyPI or
+# Maven traffic inside docker build (apt for Java is its only network use).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -45,8 +49,40 @@ if [ -n "${WHEELS_DIR:-}" ]; then
     cp "${found[0]}" "$CONTEXT/wheels/"
   done
 else
+  # Build backends (setuptools, wheel) in a venv cached by the build-system requirements:
+  # pip's per-package build isolation would fetch them from PyPI on every run.
+  build_requires="$("$HOST_PYTHON" - "${PROJECT_DIRS[@]}" <<'PY'
+import sys, tomllib
+requires = set()
+for project in sys.argv[1:]:
+    with open(f"{project}/pyproject.toml", "rb") as f:
+        requires.update(tomllib.load(f).get("build-system", {}).get("requires", ["setuptools", "wheel"]))
+print("\n".join(sorted(requires)))
+PY
+)"
+  build_venv="$ZLURI_CI_CACHE/wheel-build/py$host_version-$(echo "$build_requires" | short_hash)"
+  if [ ! -f "$build_venv/.complete" ]; then
+    log "creating the wheel-build venv $build_venv"
+    rm -rf "$build_venv"
+    "$HOST_PYTHON" -m venv "$build_venv"
+    mapfile -t build_requirements <<<"$build_requires"
+    PIP_FIND_LINKS= "$build_venv/bin/python" -m pip install --quiet "${build_requirements[@]}" >&2
+    touch "$build_venv/.complete"
+  fi
+  evict_stale "$ZLURI_CI_CACHE/wheel-build" "$build_venv"
+  # Build from clean copies: setuptools leaves build/ and *.egg-info in the source tree,
+  # and a stale build/lib would smuggle deleted modules into the next wheel.
+  sources=()
+  for project in "${PROJECT_DIRS[@]}"; do
+    copy="$stage/src/$(basename "$project")"
+    mkdir -p "$copy"
+    tar -C "$project" --exclude=./build --exclude='*.egg-info' --exclude=__pycache__ \
+        --exclude=./tests --exclude=.pytest_cache -cf - . | tar -C "$copy" -xf -
+    sources+=("$copy")
+  done
   log "pip wheel --no-deps ${PROJECT_DIRS[*]}"
-  "$HOST_PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CONTEXT/wheels" "${PROJECT_DIRS[@]}" >&2
+  PIP_FIND_LINKS= "$build_venv/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    --wheel-dir "$CONTEXT/wheels" "${sources[@]}" >&2
 fi
 for dist in "${PROJECT_DISTS[@]}"; do
   compgen -G "$CONTEXT/wheels/${dist}-*.whl" >/dev/null || die "no ${dist} wheel was produced"
@@ -69,29 +105,83 @@ mkdir -p "$WHEELHOUSE"
 resolve_offline() {
   # Resolve the closure from the cached wheelhouse alone; the report names each wheel.
   PIP_FIND_LINKS= "$HOST_PYTHON" -m pip install --quiet --dry-run --ignore-installed \
-    --no-index --find-links "$WHEELHOUSE" \
-    --only-binary :all: \
-    -c "$CONTEXT/constraints.txt" -r "$CONTEXT/requirements.txt" \
+    --no-index --find-links "$WHEELHOUSE" --only-binary :all: \
+    -c "$CONTEXT/constraints.txt" "$@" \
     --report "$stage/report.json" >"$stage/resolve.log" 2>&1
 }
 
-if resolve_offline; then
-  log "wheelhouse $WHEELHOUSE is complete for these pins"
-else
-  log "filling wheelhouse $WHEELHOUSE from PyPI (first run for these pins builds pyspark: a few minutes)"
+fill_wheelhouse() {
+  log "filling wheelhouse $WHEELHOUSE from PyPI (the first run for these pins builds pyspark: minutes)"
+  local fill_started
   fill_started=$(now)
   PIP_FIND_LINKS= "$HOST_PYTHON" -m pip wheel --quiet \
     --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" \
-    -c "$CONTEXT/constraints.txt" -r "$CONTEXT/requirements.txt" >&2
+    -c "$CONTEXT/constraints.txt" "$@" >&2
   # pip wheel also drops our own wheels there when they are dependencies; they belong
   # to the commit being built, never to a cache keyed by third-party pins.
   find "$WHEELHOUSE" -maxdepth 1 -name 'zluri_*.whl' -delete
   log "wheelhouse filled in $(( $(now) - fill_started ))s"
-  resolve_offline || { cat "$stage/resolve.log" >&2; die "the wheelhouse still does not resolve offline"; }
+}
+
+ensure_resolved() {
+  resolve_offline "$@" && return 0
+  fill_wheelhouse "$@"
+  resolve_offline "$@" || { cat "$stage/resolve.log" >&2; die "the wheelhouse still does not resolve offline"; }
+}
+
+requirement_args=(-r "$CONTEXT/requirements.txt")
+ensure_resolved "${requirement_args[@]}"
+# The image's python may be an older 3.11 patch release than the host's (Debian 12: 3.11.2).
+"$HOST_PYTHON" "$TOOLS" patch-level-extras "$stage/report.json" >"$stage/patch-level-extras.txt"
+if [ -s "$stage/patch-level-extras.txt" ]; then
+  log "also keeping wheels older 3.11 releases need: $(tr '\n' ' ' <"$stage/patch-level-extras.txt")"
+  requirement_args+=(-r "$stage/patch-level-extras.txt")
+  ensure_resolved "${requirement_args[@]}"
 fi
+log "wheelhouse $WHEELHOUSE resolves these pins offline"
+evict_stale "$ZLURI_CI_CACHE/wheelhouse" "$WHEELHOUSE"
 
 rm -rf "$CONTEXT/wheelhouse"
 "$HOST_PYTHON" "$TOOLS" link-closure "$stage/report.json" "$CONTEXT/wheelhouse"
+
+# --- Delta's jars (Ivy cache) ----------------------------------------------------------
+versions="$("$HOST_PYTHON" - "$stage/report.json" <<'PY'
+import json, sys
+pins = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+        for i in json.load(open(sys.argv[1]))["install"]}
+print(f"pyspark=={pins['pyspark']} delta-spark=={pins['delta-spark']}")
+PY
+)"
+ivy_key="$(echo "$versions" | short_hash)"
+IVY_CACHE="$ZLURI_CI_CACHE/ivy/$ivy_key"
+if [ ! -f "$IVY_CACHE/.complete" ]; then
+  command -v java >/dev/null 2>&1 || ensure_apt_packages openjdk-17-jre-headless
+  log "resolving Delta's jars for $versions into $IVY_CACHE (Maven Central, once)"
+  ivy_started=$(now)
+  mkdir -p "$ZLURI_CI_CACHE/ivy"
+  ivy_tmp="$(mktemp -d "$ZLURI_CI_CACHE/ivy/.tmp.XXXXXX")"
+  # A throwaway venv with exactly the pinned pair, from the wheelhouse: the dev venv may
+  # hold other versions, and the coordinates depend on both.
+  "$HOST_PYTHON" -m venv "$ivy_tmp/venv"
+  PIP_FIND_LINKS= "$ivy_tmp/venv/bin/pip" install --quiet --no-index --find-links "$WHEELHOUSE" \
+    -c "$CONTEXT/constraints.txt" $versions >&2
+  if ! ZLURI_IVY_DIR="$ivy_tmp/ivy" "$ivy_tmp/venv/bin/python" "$ZLURI_REPO_ROOT/docker/warm_spark.py" \
+       >"$ivy_tmp/warm.log" 2>&1; then
+    tail -n 40 "$ivy_tmp/warm.log" >&2
+    rm -rf "$ivy_tmp"
+    die "could not resolve Delta's jars from Maven Central (log above)"
+  fi
+  "$HOST_PYTHON" "$TOOLS" dedupe-ivy "$ivy_tmp/ivy"
+  rm -rf "$IVY_CACHE"
+  mv "$ivy_tmp/ivy" "$IVY_CACHE"
+  touch "$IVY_CACHE/.complete"
+  rm -rf "$ivy_tmp"
+  log "Delta's jars cached in $(( $(now) - ivy_started ))s ($(du -sh "$IVY_CACHE" | cut -f1))"
+fi
+evict_stale "$ZLURI_CI_CACHE/ivy" "$IVY_CACHE"
+rm -rf "$CONTEXT/ivy"
+cp -al "$IVY_CACHE" "$CONTEXT/ivy" 2>/dev/null || cp -a "$IVY_CACHE" "$CONTEXT/ivy"
+rm -f "$CONTEXT/ivy/.complete"
 
 # --- SQL and flow sources -------------------------------------------------------------
 rm -rf "$CONTEXT/sql" "$CONTEXT/app"

@@ -2,12 +2,15 @@
 # plus defaults for the variables below (all overridable from the environment).
 #
 #   ZLURI_CI_CACHE   content-keyed cache OUTSIDE the clone (base rootfs tarballs, pip
-#                    wheelhouse, the Docker engine's data root). Default /var/cache/zluri-ci.
+#                    wheelhouse, Ivy jars, the private engine's data root). Default
+#                    /var/cache/zluri-ci as root, else ~/.cache/zluri-ci.
 #   VENV             the project's virtualenv (default <repo>/.venv); its python runs
 #                    pip wheel, prefect and the zluri CLI on the host.
 
 ZLURI_REPO_ROOT="${ZLURI_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-ZLURI_CI_CACHE="${ZLURI_CI_CACHE:-/var/cache/zluri-ci}"
+if [ -z "${ZLURI_CI_CACHE:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then ZLURI_CI_CACHE=/var/cache/zluri-ci; else ZLURI_CI_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zluri-ci"; fi
+fi
 VENV="${VENV:-$ZLURI_REPO_ROOT/.venv}"
 HOST_PYTHON="${HOST_PYTHON:-$VENV/bin/python}"
 
@@ -19,6 +22,16 @@ now() { date +%s; }
 
 # sha256 of stdin, first 16 hex chars: short enough for a tag, long enough to be unique.
 short_hash() { sha256sum | cut -c1-16; }
+
+# evict_stale DIR KEEP: the cache keeps one entry per content key; entries of DIR (other
+# than KEEP, which is marked as used now) untouched for ZLURI_CI_CACHE_MAX_AGE_DAYS days go.
+evict_stale() {
+  local dir="$1" keep="$2"
+  touch "$keep" 2>/dev/null || true
+  [ -d "$dir" ] || return 0
+  find "$dir" -mindepth 1 -maxdepth 1 ! -path "$keep" ! -name '.*' \
+    -mtime +"${ZLURI_CI_CACHE_MAX_AGE_DAYS:-14}" -exec rm -rf {} + 2>/dev/null || true
+}
 
 need_root() {
   [ "$(id -u)" = 0 ] || die "$1 needs root (it installs packages / starts a Docker engine)"
@@ -61,9 +74,21 @@ engine_ensure() {
   command -v dockerd >/dev/null 2>&1 || ensure_apt_packages docker.io
   need_root "starting dockerd"
 
-  local run_dir="${ZLURI_DOCKERD_RUN_DIR:-$(mktemp -d /tmp/zluri-dockerd.XXXXXX)}"
+  local run_dir="${ZLURI_DOCKERD_RUN_DIR:-}"
+  if [ -z "$run_dir" ]; then
+    run_dir="$(mktemp -d /tmp/zluri-dockerd.XXXXXX)"
+    ZLURI_DOCKERD_RUN_DIR_CREATED=1
+  fi
   local data_root="${ZLURI_DOCKER_DATA_ROOT:-$ZLURI_CI_CACHE/docker-data}"
   mkdir -p "$run_dir" "$data_root"
+  # One dockerd per data root: a second engine on the same image store corrupts it. The
+  # lock fd is inherited by dockerd, so the lock lasts exactly as long as the daemon.
+  exec {ZLURI_ENGINE_LOCK_FD}>"$data_root.lock"
+  if ! flock -n "$ZLURI_ENGINE_LOCK_FD"; then
+    log "another private dockerd uses $data_root; waiting for it (at most ${ZLURI_ENGINE_LOCK_TIMEOUT:-1800}s)"
+    flock -w "${ZLURI_ENGINE_LOCK_TIMEOUT:-1800}" "$ZLURI_ENGINE_LOCK_FD" \
+      || die "$data_root is still locked by another dockerd (set ZLURI_DOCKER_DATA_ROOT to use another store)"
+  fi
   ZLURI_DOCKERD_RUN_DIR="$run_dir"
   ZLURI_DOCKERD_LOG="$run_dir/dockerd.log"
   export DOCKER_HOST="unix://$run_dir/docker.sock"
@@ -81,6 +106,7 @@ engine_ensure() {
     --host-gateway-ip 127.0.0.1 \
     >"$ZLURI_DOCKERD_LOG" 2>&1 </dev/null &
   ZLURI_STARTED_DOCKERD_PID=$!
+  exec {ZLURI_ENGINE_LOCK_FD}>&-
 
   local deadline=$(( $(now) + ${ZLURI_DOCKERD_START_TIMEOUT:-60} ))
   until engine_answers; do
@@ -121,5 +147,14 @@ engine_stop() {
     cpid="$(cat "$ZLURI_DOCKERD_RUN_DIR/exec/containerd/containerd.pid" 2>/dev/null || true)"
     [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null && kill -TERM "$cpid" 2>/dev/null || true
   fi
-  rm -rf "${ZLURI_DOCKERD_RUN_DIR:?}/exec" 2>/dev/null || true
+  # dockerd leaves its default network namespace bind-mounted under --exec-root.
+  local mnt
+  while read -r mnt; do
+    umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+  done < <(awk -v root="$ZLURI_DOCKERD_RUN_DIR/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r)
+  if [ "${ZLURI_DOCKERD_RUN_DIR_CREATED:-0}" = 1 ]; then
+    rm -rf "${ZLURI_DOCKERD_RUN_DIR:?}" 2>/dev/null || true
+  else
+    rm -rf "${ZLURI_DOCKERD_RUN_DIR:?}/exec" 2>/dev/null || true
+  fi
 }

@@ -1,0 +1,47 @@
+"""Resolve Delta's jars into an Ivy cache, and prove Spark + Delta start with it.
+
+docker/prepare-context.sh runs it on the host (ZLURI_IVY_DIR=<cache folder>) with the pinned
+pyspark and delta-spark, once per pair of versions; the Dockerfile copies that folder to
+/opt/zluri/ivy (spark.jars.ivy in spark-defaults.conf) and runs it again at build time to
+check that the image starts Spark from the copied cache, so flow runs never need Maven
+Central. The coordinates are the pipeline's own: `configure_spark_with_delta_pip`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+from delta import configure_spark_with_delta_pip
+from pyspark.sql import SparkSession
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+started = time.monotonic()
+builder = (
+    SparkSession.builder.master("local[1]")
+    .appName("zluri-image-warmup")
+    .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+    .config(
+        "spark.sql.catalog.spark_catalog",
+        "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    )
+    .config("spark.ui.enabled", "false")
+)
+if os.environ.get("ZLURI_IVY_DIR"):
+    builder = builder.config("spark.jars.ivy", os.environ["ZLURI_IVY_DIR"])
+spark = configure_spark_with_delta_pip(builder).getOrCreate()
+workdir = tempfile.mkdtemp(prefix="zluri-warmup-")
+try:
+    path = os.path.join(workdir, "delta")
+    spark.range(3).write.format("delta").mode("overwrite").save(path)
+    rows = spark.read.format("delta").load(path).count()
+    assert rows == 3, rows
+    print(
+        f"spark {spark.version} with delta ready in {time.monotonic() - started:.1f}s "
+        f"(ivy: {spark.conf.get('spark.jars.ivy', '~/.ivy2.5.2')})"
+    )
+finally:
+    spark.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

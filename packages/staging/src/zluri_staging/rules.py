@@ -91,13 +91,15 @@ def present(raw: Column, label: str) -> Rule:
     return Rule(f"{label}_present", f"{label} missing", raw.isNotNull() & (raw != ""))
 
 
-def typed(raw: Column, value: Column, label: str, kind: str) -> Rule:
-    """A value that is present must have been cast (``kind`` names the expected type)."""
-    return Rule(f"{label}_{kind.replace(' ', '_')}", f"{label} not {kind}", raw.isNull() | value.isNotNull())
+def typed(raw: Column, value: Column, label: str, kind: str, *, empty_is_missing: bool = False) -> Rule:
+    """A value that is present must have been cast (``kind`` names the expected type). An empty
+    string is a value of the wrong type, unless a ``present`` rule already reports it as missing."""
+    absent = raw.isNull() | (raw == "") if empty_is_missing else raw.isNull()
+    return Rule(f"{label}_{kind.replace(' ', '_')}", f"{label} not {kind}", absent | value.isNotNull())
 
 
 def required(raw: Column, value: Column, label: str, kind: str) -> list[Rule]:
-    return [present(raw, label), typed(raw, value, label, kind)]
+    return [present(raw, label), typed(raw, value, label, kind, empty_is_missing=True)]
 
 
 def object_or_absent(raw: Column, label: str) -> Rule:
@@ -254,8 +256,7 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
         *required(_r("updatedTime"), F.col("updated_at"), "updated_at", "a timestamp"),
         Rule("currency_data", "currencyData missing or not an object", F.col("_currency").isNotNull(), blocking=True),
         present(ccy.originalCurrencyAmount, "original_amount"),
-        present(ccy.exponent, "currency_exponent"),
-        typed(ccy.exponent, F.col("currency_exponent"), "currency_exponent", "an integer"),
+        *required(ccy.exponent, F.col("currency_exponent"), "currency_exponent", "an integer"),
         Rule(
             "currency_exponent_range",
             "currency_exponent outside 0-6",

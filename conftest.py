@@ -8,6 +8,8 @@ e.g. a CI service). The schema is migrated once into a template database; each t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +28,10 @@ def _with_database(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def zluri_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("zluri_home")
+def zluri_home() -> Iterator[Path]:
+    # Outside pytest's basetemp: a concurrent pytest session re-tightens that folder to 0700, which
+    # would lock the embedded server (running as its own system user when we are root) out of it.
+    home = Path(tempfile.mkdtemp(prefix="zluri-test-home-"))
     previous = os.environ.get("ZLURI_HOME")
     os.environ["ZLURI_HOME"] = str(home)
     yield home
@@ -35,6 +39,7 @@ def zluri_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("ZLURI_HOME", None)
     else:
         os.environ["ZLURI_HOME"] = previous
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,14 @@
 -- reads: staging.stg_agent_roles, staging.stg_agent_details, core.agents, core.roles; writes: core.agent_roles
--- An agent's roles are replaced by those its details file lists today: added ones inserted, removed
--- ones deleted. Agents without a details file today keep their assignments.
+-- The assignments are exactly those the day's agent_details list: added ones inserted, others
+-- deleted (an agent without a details file today has none). A day without any agent_details (an
+-- optional entity) leaves the assignments alone.
 create temp table step_counts (metric text not null, n bigint not null) on commit drop;
 create temp table run_order on commit drop as select ops.is_newest_day('core.agent_roles') as is_newest;
 
-create temp table detailed_agents on commit drop as
-select distinct agent_id
-from staging.stg_agent_details
-where flow_run_id = current_setting('app.flow_run_id');
+create temp table details_staged on commit drop as
+select exists (
+    select 1 from staging.stg_agent_details where flow_run_id = current_setting('app.flow_run_id')
+) as present;
 
 create temp table day_assignments on commit drop as
 select distinct agent_id, role_id
@@ -35,9 +36,8 @@ insert into step_counts select 'quarantined', count(*) from quarantined;
 
 with removed as (
     delete from core.agent_roles ar
-    using detailed_agents d
     where (select is_newest from run_order)
-      and ar.agent_id = d.agent_id
+      and (select present from details_staged)
       and not exists (select 1 from day_assignments x where x.agent_id = ar.agent_id and x.role_id = ar.role_id)
     returning 1
 )

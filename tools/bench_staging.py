@@ -56,6 +56,17 @@ class PeakMemory:
             self._sample()
             time.sleep(self.interval)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of this process and its children so far (the load of the machine
+        varies; CPU seconds do not)."""
+        total = sum(self.process.cpu_times()[:2])
+        for child in self.process.children(recursive=True):
+            try:
+                total += sum(child.cpu_times()[:2])
+            except Exception:  # noqa: BLE001
+                pass
+        return total
+
     def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
@@ -128,12 +139,15 @@ def main() -> None:
         total_started = time.perf_counter()
         for entity in args.entities.split(","):
             t0 = time.perf_counter()
+            cpu0 = memory.cpu_seconds()
             result = stage_entity(
                 spark, entity, day="day1", flow_run_id=run, input_root=str(args.feed), database_url=url, home=home
             )
             seconds = time.perf_counter() - t0
+            cpu = memory.cpu_seconds() - cpu0
             rows.append((entity, result, seconds))
-            print(f"  {entity}: {seconds:.1f} s {result.phases}", flush=True)
+            print(f"  {entity}: {seconds:.1f} s wall, {cpu:.1f} s CPU, load {os.getloadavg()[0]:.1f}; {result.phases}",
+                  flush=True)
         total = time.perf_counter() - total_started
         spark.stop()
 

@@ -115,12 +115,14 @@ def test_parse_files_results_and_object_layouts(spark):
                     compact(transactions["results"][0]),
                     None,
                     "VHJhbnNhY3Rpb246MQ==",
-                    '{"exponent":2}',
+                    (None, "2", None, None),
                 ),
                 ("sync-d/transactions/2.json", None, '{"results": 5}', 'file has no "results" array', None, None),
                 ("sync-d/transactions/3.json", None, "[]", 'file has no "results" array', None, None),
             ],
-            "source_file string, position int, raw_record string, read_error string, id string, currencyData string",
+            "source_file string, position int, raw_record string, read_error string, id string, "
+            "currencyData struct<originalCurrencyAmount: string, exponent: string, originalCurrencyCode: string, "
+            "exchangeRate: string>",
         ),
         ignore_nullable=True,
         ignore_row_order=True,

@@ -378,6 +378,7 @@ def test_transaction_rules(spark):
         (txn(4, updatedTime=""), "updated_at missing"),
         (txn(5, updatedTime="not-a-timestamp"), "updated_at not a timestamp"),
         (txn(6, currencyData=None), "currencyData missing or not an object"),
+        (txn(61, currencyData="USD 46.37"), "currencyData missing or not an object"),
         (ccy(7, originalCurrencyAmount=None), "original_amount missing"),
         (ccy(8, exponent=None), "currency_exponent missing"),
         (ccy(9, exponent="two"), "currency_exponent not an integer"),

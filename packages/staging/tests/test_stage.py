@@ -185,7 +185,7 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
         assert rows("select currency, rate_date, source from staging.stg_fx_rates order by 1") == [
             ("JPY", jpy.rate_date, "ecb"), ("USD", date(2026, 1, 5), "ecb")
         ]
-        assert rows('select entity, source_file, reason from ops.quarantine order by 1 collate "C", 2 collate "C", 3 collate "C"') == [
+        assert rows('select entity, source_file, reason from ops.quarantine order by entity collate "C", source_file collate "C", reason collate "C"') == [
             ("agent_details", f"sync-{DAY}/agent_details/{B}.json", "file is not valid JSON"),
             ("agent_roles", f"sync-{DAY}/agent_details/{D}.json", f"agent role names unknown role {ROLE_GONE}"),
             ("agents", f"sync-{DAY}/agents/1.json", "agent_id not an integer"),
@@ -195,7 +195,7 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
             ("transactions", f"sync-{DAY}/transactions/3.json", "file is not valid JSON"),
         ]
         assert rows(
-            'select entity, count(*), sum(records), count(distinct sha256) from staging.stg_input_files group by 1 order by 1 collate "C"'
+            'select entity, count(*), sum(records), count(distinct sha256) from staging.stg_input_files group by entity order by entity collate "C"'
         ) == [
             ("admin_groups", 1, 2, 1), ("agent_details", 3, 2, 3), ("agents", 1, 5, 1), ("budgets", 1, 2, 1),
             ("cards", 1, 1, 1), ("roles", 1, 2, 1), ("transactions", 3, 5, 3),

@@ -122,14 +122,19 @@ class _Run:
     input_root: str
     database_url: str
     home: Path
+    _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def report_dir(self) -> Path:
         return self.home / "reports" / self.day / self.flow_run_id
 
     def ids_frame(self, reference: str) -> DataFrame:
-        table = load.reference_ids(self.database_url, reference, self.flow_run_id)
-        return self.spark.createDataFrame(table)
+        """The ids ``reference`` names in this run (read once per stage call)."""
+        if reference not in self._ids:
+            self._ids[reference] = self.spark.createDataFrame(
+                load.reference_ids(self.database_url, reference, self.flow_run_id)
+            )
+        return self._ids[reference]
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def transactions(records: DataFrame) -> DataFrame:
     ccy = F.col("_currency")
     return _with(
         records,
-        [as_object(_r("currencyData"), schemas.CURRENCY_DATA).alias("_currency")],
+        [_r("currencyData").alias("_currency")],
         [
             _r("id").alias("transaction_id"),
             _r("uuid").alias("transaction_uuid"),

@@ -146,15 +146,20 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             cpu = memory.cpu_seconds() - cpu0
             rows.append((entity, result, seconds))
-            print(f"  {entity}: {seconds:.1f} s wall, {cpu:.1f} s CPU, load {os.getloadavg()[0]:.1f}; {result.phases}",
-                  flush=True)
+            print(
+                f"  {entity}: {seconds:.1f} s wall, {cpu:.1f} s CPU, load {os.getloadavg()[0]:.1f}; {result.phases}",
+                flush=True,
+            )
         total = time.perf_counter() - total_started
         spark.stop()
 
     expected = truth["per_day"]["day1"]
-    print(f"\nSpark start: {spark_start:.1f} s (excluded)   master: {os.environ.get('ZLURI_SPARK_MASTER', 'local[*]')}"
-          f"   cores: {os.cpu_count()}")
-    print(f"{'entity':14s} {'read':>8s} {'loaded':>8s} {'quar':>6s} {'dup':>6s} {'secs':>7s} {'rows/s':>9s}  truth(records/dup)")
+    print(
+        f"\nSpark start: {spark_start:.1f} s (excluded)   master: {os.environ.get('ZLURI_SPARK_MASTER', 'local[*]')}"
+        f"   cores: {os.cpu_count()}"
+    )
+    header = ("entity", "read", "loaded", "quar", "dup", "secs", "rows/s")
+    print("{:14s} {:>8s} {:>8s} {:>6s} {:>6s} {:>7s} {:>9s}  truth(records/dup)".format(*header))
     for entity, result, seconds in rows:
         print(
             f"{entity:14s} {result.read:8d} {result.loaded:8d} {result.quarantined:6d} {result.duplicates:6d} "
@@ -162,7 +167,9 @@ def main() -> None:
             f"{expected['records'].get(entity)}/{expected['duplicates'].get(entity)}"
         )
         for name, counts in result.derived.items():
-            print(f"  {name:12s} {counts.candidates:8d} {counts.loaded:8d} {counts.quarantined:6d} {counts.duplicates:6d}")
+            print(
+                f"  {name:12s} {counts.candidates:8d} {counts.loaded:8d} {counts.quarantined:6d} {counts.duplicates:6d}"
+            )
     print(f"\ntotal staging: {total:.1f} s (all entities, Spark start excluded)")
     for entity, _, seconds in rows:
         if entity == "transactions":

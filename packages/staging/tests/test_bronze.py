@@ -17,7 +17,10 @@ def test_rerun_replaces_the_days_partition_and_keeps_other_days(spark, tmp_path:
         [("sync-day1/roles/1.json", 0, '{"id":1}', None), ("sync-day1/roles/1.json", 1, '{"id":2}', None)], RECORDS
     )
     rerun = spark.createDataFrame(
-        [("sync-day1/roles/1.json", 0, '{"id":1,"name":"new"}', None), ("sync-day1/roles/2.json", None, "[{", "file is not valid JSON")],
+        [
+            ("sync-day1/roles/1.json", 0, '{"id":1,"name":"new"}', None),
+            ("sync-day1/roles/2.json", None, "[{", "file is not valid JSON"),
+        ],
         RECORDS,
     )
     other_day = spark.createDataFrame([("sync-day2/roles/1.json", 0, '{"id":3}', None)], RECORDS)

@@ -4,7 +4,7 @@ written in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg
@@ -19,7 +19,7 @@ HOSTILE = [
     "plain",
     "",  # empty string, not NULL
     None,
-    "quote \" and '' and \"\"",
+    'quote " and \'\' and ""',
     "back\\slash \\N \\\\ \\t",
     "\\.",  # COPY's end-of-data marker, alone
     "line one\n\\.\nline three",  # ... and alone on a line inside a value
@@ -30,14 +30,20 @@ HOSTILE = [
     "  leading and trailing spaces  ",
     "x" * 100_000,
 ]
-UTC = timezone.utc
+UTC = UTC
 
 
 def metrics_for(run: str, day: str, table: str):
     def build(copied):
         return MetricsRow(
-            flow_run_id=run, task_name="stage_test", pipeline_name="zluri_day_pipeline", table_name=table,
-            day=day, status="success", rows_read=copied[table.split(".")[1]], rows_inserted=copied[table.split(".")[1]],
+            flow_run_id=run,
+            task_name="stage_test",
+            pipeline_name="zluri_day_pipeline",
+            table_name=table,
+            day=day,
+            status="success",
+            rows_read=copied[table.split(".")[1]],
+            rows_inserted=copied[table.split(".")[1]],
         )
 
     return build
@@ -45,8 +51,7 @@ def metrics_for(run: str, day: str, table: str):
 
 def request(run: str, tables: dict[str, pa.Table], quarantine_rows: list[tuple] = (), files: list[tuple] = ()):
     quarantine = pa.table(
-        {name: pa.array([r[i] for r in quarantine_rows], pa.string())
-         for i, name in enumerate(load.QUARANTINE_COLUMNS)}
+        {name: pa.array([r[i] for r in quarantine_rows], pa.string()) for i, name in enumerate(load.QUARANTINE_COLUMNS)}
     )
     input_files = pa.table(
         {
@@ -71,7 +76,17 @@ def request(run: str, tables: dict[str, pa.Table], quarantine_rows: list[tuple] 
 
 def test_hostile_text_survives_spark_arrow_csv_copy_byte_for_byte(spark, db_url):
     rows = [
-        (69000000000 + i, text, text, text, i % 2 == 0, bool(i % 3), datetime(2026, 1, 5, 21, 7, 59, i), None, text or "f")
+        (
+            69000000000 + i,
+            text,
+            text,
+            text,
+            i % 2 == 0,
+            bool(i % 3),
+            datetime(2026, 1, 5, 21, 7, 59, i),
+            None,
+            text or "f",
+        )
         for i, text in enumerate(HOSTILE)
     ]
     arrow = spark.createDataFrame(rows, STAGING["stg_agents"]).toArrow()
@@ -107,7 +122,9 @@ def test_decimals_dates_timestamps_and_booleans_round_trip(db_url):
             "recurring_interval": ["NONE", "MONTHLY"],
             "period_start_date": pa.array([date(1, 1, 1), date(9999, 12, 31)], pa.date32()),
             "period_limit": pa.array([Decimal("1000.000000"), Decimal("-0.000001")], pa.decimal128(38, 6)),
-            "period_overspend_buffer": pa.array([Decimal("99999999999999999999999999999999.999999"), None], pa.decimal128(38, 6)),
+            "period_overspend_buffer": pa.array(
+                [Decimal("99999999999999999999999999999999.999999"), None], pa.decimal128(38, 6)
+            ),
             "period_assigned": pa.array([Decimal("0"), Decimal("12.5")], pa.decimal128(38, 6)),
             "spent_cleared": pa.array([Decimal("35.95"), None], pa.decimal128(38, 6)),
             "spent_pending": pa.array([None, None], pa.decimal128(38, 6)),
@@ -167,7 +184,9 @@ def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(db_u
     with psycopg.connect(db_url) as conn:
         staged = conn.execute("select flow_run_id, role_id from staging.stg_roles order by 1, 2").fetchall()
         quarantine = conn.execute("select flow_run_id, count(*) from ops.quarantine group by 1").fetchall()
-        inputs = conn.execute("select flow_run_id, entity, source_file, records from staging.stg_input_files").fetchall()
+        inputs = conn.execute(
+            "select flow_run_id, entity, source_file, records from staging.stg_input_files"
+        ).fetchall()
         metrics = conn.execute(
             "select flow_run_id, table_name, rows_inserted, status from ops.pipeline_metrics order by id"
         ).fetchall()

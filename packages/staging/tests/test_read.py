@@ -58,7 +58,14 @@ def test_parse_files_array_layout_keeps_good_records_and_flags_bad_files(spark):
     frame = spark.createDataFrame(list(files.items()), "source_file string, value string")
 
     parsed = read.parse_files(frame, ENTITIES["agents"]).select(
-        "source_file", "sha256", "file_records", "position", "raw_record", "read_error", "record.id", "record.deactivated"
+        "source_file",
+        "sha256",
+        "file_records",
+        "position",
+        "raw_record",
+        "read_error",
+        "record.id",
+        "record.deactivated",
     )
 
     h = {name: sha(text) for name, text in files.items()}
@@ -67,12 +74,57 @@ def test_parse_files_array_layout_keeps_good_records_and_flags_bad_files(spark):
         Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 1, compact(good[1]), None, "x-1", "maybe"),
         Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 2, "7", read.ERR_NOT_OBJECT, None, None),
         Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 3, None, read.ERR_NOT_OBJECT, None, None),
-        Row("sync-d/agents/2.json", h["sync-d/agents/2.json"], None, None, files["sync-d/agents/2.json"], read.ERR_NOT_JSON, None, None),
-        Row("sync-d/agents/3.json", h["sync-d/agents/3.json"], None, None, files["sync-d/agents/3.json"], read.ERR_NOT_JSON, None, None),
+        Row(
+            "sync-d/agents/2.json",
+            h["sync-d/agents/2.json"],
+            None,
+            None,
+            files["sync-d/agents/2.json"],
+            read.ERR_NOT_JSON,
+            None,
+            None,
+        ),
+        Row(
+            "sync-d/agents/3.json",
+            h["sync-d/agents/3.json"],
+            None,
+            None,
+            files["sync-d/agents/3.json"],
+            read.ERR_NOT_JSON,
+            None,
+            None,
+        ),
         Row("sync-d/agents/4.json", h["sync-d/agents/4.json"], 0, None, None, None, None, None),
-        Row("sync-d/agents/5.json", h["sync-d/agents/5.json"], None, None, files["sync-d/agents/5.json"], "file is not a JSON array", None, None),
-        Row("sync-d/agents/6.json", h["sync-d/agents/6.json"], None, None, files["sync-d/agents/6.json"], "file holds 2 JSON documents", None, None),
-        Row("sync-d/agents/7.json", h["sync-d/agents/7.json"], None, None, files["sync-d/agents/7.json"], read.ERR_EMPTY, None, None),
+        Row(
+            "sync-d/agents/5.json",
+            h["sync-d/agents/5.json"],
+            None,
+            None,
+            files["sync-d/agents/5.json"],
+            "file is not a JSON array",
+            None,
+            None,
+        ),
+        Row(
+            "sync-d/agents/6.json",
+            h["sync-d/agents/6.json"],
+            None,
+            None,
+            files["sync-d/agents/6.json"],
+            "file holds 2 JSON documents",
+            None,
+            None,
+        ),
+        Row(
+            "sync-d/agents/7.json",
+            h["sync-d/agents/7.json"],
+            None,
+            None,
+            files["sync-d/agents/7.json"],
+            read.ERR_EMPTY,
+            None,
+            None,
+        ),
         Row("sync-d/agents/8.json", h["sync-d/agents/8.json"], 1, 0, '{"id":8}', None, "8", None),
     ]
     assert_df_equality(parsed, spark.createDataFrame(expected, PARSED), ignore_nullable=True, ignore_row_order=True)

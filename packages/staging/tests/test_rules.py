@@ -75,7 +75,9 @@ def test_split_joins_every_failing_reason_blocks_after_blocking_rules_and_fails_
 
     assert_df_equality(
         valid,
-        spark.createDataFrame([("ok", 1, 1, None, "ok")], "source_file string, a int, b int, read_error string, raw_record string"),
+        spark.createDataFrame(
+            [("ok", 1, 1, None, "ok")], "source_file string, a int, b int, read_error string, raw_record string"
+        ),
         ignore_nullable=True,
     )
     assert_df_equality(
@@ -116,7 +118,10 @@ def _agent_cases() -> list[tuple[dict, str]]:
         ({**AGENT, "id": 69000000015, "updated_at": "yesterday"}, "updated_at not a timestamp"),
         ({**AGENT, "id": "x", "deactivated": 0}, "agent_id not an integer; deactivated not a boolean"),
         *[
-            ({**AGENT, "id": 69000000020 + i, "contact": {**contact, field: "a\u0000b"}}, f"{field} contains a NUL character")
+            (
+                {**AGENT, "id": 69000000020 + i, "contact": {**contact, field: "a\u0000b"}},
+                f"{field} contains a NUL character",
+            )
             for i, field in enumerate(("email", "name", "job_title"))
         ],
     ]
@@ -159,8 +164,11 @@ def test_agent_details_rules(spark):
         "agent_id",
         [69000000001, 69000000002],
         [
-            ({**good, "id": 69000000003, "role_ids": "69000000100"}, "role_ids not an array",
-             "sync-d/agent_details/3.json"),
+            (
+                {**good, "id": 69000000003, "role_ids": "69000000100"},
+                "role_ids not an array",
+                "sync-d/agent_details/3.json",
+            ),
             ({**good, "id": "x"}, "agent_id not an integer", "sync-d/agent_details/4.json"),
         ],
     )
@@ -179,7 +187,9 @@ def test_agent_role_rules(spark):
 
     valid, quarantined = split(roles, rules.agent_role_rules(), "agent_roles")
 
-    assert_df_equality(valid.select("role_id"), spark.createDataFrame([(69000000100,)], "role_id long"), ignore_nullable=True)
+    assert_df_equality(
+        valid.select("role_id"), spark.createDataFrame([(69000000100,)], "role_id long"), ignore_nullable=True
+    )
     assert_df_equality(
         quarantined,
         spark.createDataFrame(
@@ -195,8 +205,15 @@ def test_agent_role_rules(spark):
     )
 
 
-ROLE = {"id": 69000000100, "name": "Agent", "description": "Can log tickets.", "default": True,
-        "created_at": "2021-08-13T11:50:17Z", "updated_at": "2022-12-25T09:43:29Z", "agent_type": 1}
+ROLE = {
+    "id": 69000000100,
+    "name": "Agent",
+    "description": "Can log tickets.",
+    "default": True,
+    "created_at": "2021-08-13T11:50:17Z",
+    "updated_at": "2022-12-25T09:43:29Z",
+    "agent_type": 1,
+}
 
 
 def test_role_rules(spark):
@@ -216,8 +233,15 @@ def test_role_rules(spark):
     )
 
 
-GROUP = {"id": 69000000500, "name": "IT", "description": "Support", "parent_group_id": None,
-         "agent_ids": [69000000001], "created_at": "2021-08-13T17:17:00Z", "updated_at": "2021-12-13T14:09:44Z"}
+GROUP = {
+    "id": 69000000500,
+    "name": "IT",
+    "description": "Support",
+    "parent_group_id": None,
+    "agent_ids": [69000000001],
+    "created_at": "2021-08-13T17:17:00Z",
+    "updated_at": "2021-12-13T14:09:44Z",
+}
 
 
 def test_group_rules(spark):
@@ -257,7 +281,9 @@ def test_membership_rules(spark):
 
     valid, quarantined = split(members, rules.membership_rules(), "group_memberships")
 
-    assert_df_equality(valid.select("agent_id"), spark.createDataFrame([(69000000001,)], "agent_id long"), ignore_nullable=True)
+    assert_df_equality(
+        valid.select("agent_id"), spark.createDataFrame([(69000000001,)], "agent_id long"), ignore_nullable=True
+    )
     assert_df_equality(
         quarantined,
         spark.createDataFrame(
@@ -273,10 +299,23 @@ def test_membership_rules(spark):
     )
 
 
-PERIOD = {"startDate": "2025-04-23", "limit": 1000, "overspendBuffer": 500, "assigned": 0,
-          "spent": {"cleared": 35.95, "pending": 0, "total": 35.95}}
-BUDGET = {"id": "QnVkZ2V0OjE=", "uuid": "bgt_1", "name": "AP", "description": "Misc", "retired": False,
-          "startDate": "2025-04-23", "recurringInterval": "NONE", "currentPeriod": PERIOD}
+PERIOD = {
+    "startDate": "2025-04-23",
+    "limit": 1000,
+    "overspendBuffer": 500,
+    "assigned": 0,
+    "spent": {"cleared": 35.95, "pending": 0, "total": 35.95},
+}
+BUDGET = {
+    "id": "QnVkZ2V0OjE=",
+    "uuid": "bgt_1",
+    "name": "AP",
+    "description": "Misc",
+    "retired": False,
+    "startDate": "2025-04-23",
+    "recurringInterval": "NONE",
+    "currentPeriod": PERIOD,
+}
 
 
 def test_budget_rules(spark):
@@ -310,8 +349,13 @@ def test_budget_rules(spark):
         (spent(18, total=-35.95), "spent_total negative"),
         *nul_cases(
             BUDGET,
-            {"id": "budget_id", "uuid": "budget_uuid", "name": "name", "description": "description",
-             "recurringInterval": "recurring_interval"},
+            {
+                "id": "budget_id",
+                "uuid": "budget_uuid",
+                "name": "name",
+                "description": "description",
+                "recurringInterval": "recurring_interval",
+            },
             "id",
             lambda n: f"QnVkZ2V0:{n}",
         ),
@@ -319,23 +363,51 @@ def test_budget_rules(spark):
     records = parsed(spark, "budgets", [BUDGET, budget(1, currentPeriod=None), *[c[0] for c in cases]])
 
     assert_split(
-        spark, "budgets", transforms.budgets(records), rules.budget_rules(), "budget_id", ["QnVkZ2V0OjE=", "QnVkZ2V0:1"], cases
+        spark,
+        "budgets",
+        transforms.budgets(records),
+        rules.budget_rules(),
+        "budget_id",
+        ["QnVkZ2V0OjE=", "QnVkZ2V0:1"],
+        cases,
     )
 
 
-CARD = {"id": "Q2FyZDox", "uuid": "crd_1", "name": "Vendor", "userId": "VXNlcjox", "userUuid": "usr_1",
-        "budgetId": "QnVkZ2V0OjE=", "budgetUuid": "bgt_1", "lastFour": "7228", "validThru": "01/32",
-        "status": "FROZEN", "type": "VIRTUAL_VENDOR", "currentPeriod": {"limit": 184.18, "spent": 0},
-        "createdTime": "2024-09-23T17:53:44.000+00:00", "updatedTime": "2024-12-05T19:31:42.000+00:00"}
+CARD = {
+    "id": "Q2FyZDox",
+    "uuid": "crd_1",
+    "name": "Vendor",
+    "userId": "VXNlcjox",
+    "userUuid": "usr_1",
+    "budgetId": "QnVkZ2V0OjE=",
+    "budgetUuid": "bgt_1",
+    "lastFour": "7228",
+    "validThru": "01/32",
+    "status": "FROZEN",
+    "type": "VIRTUAL_VENDOR",
+    "currentPeriod": {"limit": 184.18, "spent": 0},
+    "createdTime": "2024-09-23T17:53:44.000+00:00",
+    "updatedTime": "2024-12-05T19:31:42.000+00:00",
+}
 
 
 def test_card_rules(spark):
     def card(n: int, **changes) -> dict:
         return {**CARD, "id": f"Q2FyZD:{n}", **changes}
 
-    text = {"id": "card_id", "uuid": "card_uuid", "name": "name", "userId": "user_id", "userUuid": "user_uuid",
-            "budgetId": "budget_id", "budgetUuid": "budget_uuid", "lastFour": "last_four", "validThru": "valid_thru",
-            "status": "status", "type": "card_type"}
+    text = {
+        "id": "card_id",
+        "uuid": "card_uuid",
+        "name": "name",
+        "userId": "user_id",
+        "userUuid": "user_uuid",
+        "budgetId": "budget_id",
+        "budgetUuid": "budget_uuid",
+        "lastFour": "last_four",
+        "validThru": "valid_thru",
+        "status": "status",
+        "type": "card_type",
+    }
     cases = [
         ({**CARD, "id": None}, "card_id missing"),
         (card(2, currentPeriod="184.18"), "currentPeriod not an object"),
@@ -349,15 +421,30 @@ def test_card_rules(spark):
     ]
     records = parsed(spark, "cards", [CARD, card(1, currentPeriod=None, createdTime=None), *[c[0] for c in cases]])
 
-    assert_split(spark, "cards", transforms.cards(records), rules.card_rules(), "card_id", ["Q2FyZDox", "Q2FyZD:1"], cases)
+    assert_split(
+        spark, "cards", transforms.cards(records), rules.card_rules(), "card_id", ["Q2FyZDox", "Q2FyZD:1"], cases
+    )
 
 
 CCY = {"exchangeRate": 1, "exponent": 2, "originalCurrencyAmount": "4637", "originalCurrencyCode": "USD", "symbol": "$"}
-TXN = {"id": "VHg6MQ==", "uuid": "txr_1", "transactionType": "AUTHORIZATION", "userId": "VXNlcjox", "userUuid": "usr_1",
-       "userName": "Kevin", "cardId": "Q2FyZDox", "cardUuid": "crd_1", "budgetId": "QnVkZ2V0OjE=",
-       "budgetUuid": "bgt_1", "merchantName": "Snap", "rawMerchantName": "SNAP ON",
-       "occurredTime": "2026-01-05T21:07:59.000+00:00", "updatedTime": "2026-01-05T21:17:27.000+00:00",
-       "amount": 46.37, "currencyData": CCY}
+TXN = {
+    "id": "VHg6MQ==",
+    "uuid": "txr_1",
+    "transactionType": "AUTHORIZATION",
+    "userId": "VXNlcjox",
+    "userUuid": "usr_1",
+    "userName": "Kevin",
+    "cardId": "Q2FyZDox",
+    "cardUuid": "crd_1",
+    "budgetId": "QnVkZ2V0OjE=",
+    "budgetUuid": "bgt_1",
+    "merchantName": "Snap",
+    "rawMerchantName": "SNAP ON",
+    "occurredTime": "2026-01-05T21:07:59.000+00:00",
+    "updatedTime": "2026-01-05T21:17:27.000+00:00",
+    "amount": 46.37,
+    "currencyData": CCY,
+}
 
 
 def test_transaction_rules(spark):
@@ -367,10 +454,20 @@ def test_transaction_rules(spark):
     def ccy(n: int, **changes) -> dict:
         return txn(n, currencyData={**CCY, **changes})
 
-    text = {"id": "transaction_id", "uuid": "transaction_uuid", "transactionType": "transaction_type",
-            "userId": "user_id", "userUuid": "user_uuid", "userName": "user_name", "cardId": "card_id",
-            "cardUuid": "card_uuid", "budgetId": "budget_id", "budgetUuid": "budget_uuid",
-            "merchantName": "merchant_name", "rawMerchantName": "raw_merchant_name"}
+    text = {
+        "id": "transaction_id",
+        "uuid": "transaction_uuid",
+        "transactionType": "transaction_type",
+        "userId": "user_id",
+        "userUuid": "user_uuid",
+        "userName": "user_name",
+        "cardId": "card_id",
+        "cardUuid": "card_uuid",
+        "budgetId": "budget_id",
+        "budgetUuid": "budget_uuid",
+        "merchantName": "merchant_name",
+        "rawMerchantName": "raw_merchant_name",
+    }
     cases = [
         ({**TXN, "id": None}, "transaction_id missing"),
         (txn(2, occurredTime=None), "occurred_at missing"),
@@ -390,8 +487,10 @@ def test_transaction_rules(spark):
         (ccy(15, exchangeRate="one"), "feed_exchange_rate not numeric"),
         (ccy(16, originalCurrencyCode="CHF"), "no FX rate for CHF on 2026-01-05"),
         (ccy(17, originalCurrencyAmount="1" + "0" * 17), "amount_usd out of range"),
-        (ccy(18, originalCurrencyAmount="", originalCurrencyCode="usd"),
-         "original_amount missing; unknown currency code usd"),
+        (
+            ccy(18, originalCurrencyAmount="", originalCurrencyCode="usd"),
+            "original_amount missing; unknown currency code usd",
+        ),
         *nul_cases(TXN, text, "id", lambda n: f"VHg:{n}"),
     ]
     eur = txn(1, currencyData={**CCY, "originalCurrencyCode": "EUR", "exponent": 0}, cardId=None, amount=None)

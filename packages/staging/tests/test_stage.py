@@ -6,7 +6,7 @@ missing folder is an error only for required entities."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from zluri_staging.stage import DerivedCounts, stage_entity
 DAY = "2026-01-05"
 RUN = "11111111-2222-3333-4444-555555555555"
 ORDER = ["roles", "agents", "agent_details", "admin_groups", "budgets", "cards", "transactions"]
-HOSTILE = "O'Brien \"Bob\" \\ back; DROP TABLE x;--\nline 2 😀 é"
-UTC = timezone.utc
+HOSTILE = 'O\'Brien "Bob" \\ back; DROP TABLE x;--\nline 2 😀 é'
+UTC = UTC
 
 A, B, C, D = 71000000001, 71000000002, 71000000003, 71000000004  # D is only in agent_details
 ROLE_ADMIN, ROLE_AGENT, ROLE_GONE = 71000000100, 71000000101, 71000000199
@@ -33,18 +33,43 @@ def contact(email: str, name: str, active: bool = True) -> dict:
 
 
 def agent(aid, updated: str, deactivated: bool = False, **extra) -> dict:
-    return {"available": False, "id": aid, "created_at": "2022-05-26T08:26:55Z", "updated_at": updated,
-            "type": "support_agent", "deactivated": deactivated,
-            "contact": contact(f"{aid}@example.test", f"Agent {aid}"), **extra}
+    return {
+        "available": False,
+        "id": aid,
+        "created_at": "2022-05-26T08:26:55Z",
+        "updated_at": updated,
+        "type": "support_agent",
+        "deactivated": deactivated,
+        "contact": contact(f"{aid}@example.test", f"Agent {aid}"),
+        **extra,
+    }
 
 
 def transaction(tid: str, amount: str, exponent: int, code: str, card: str, updated: str, feed: float) -> dict:
-    return {"id": tid, "uuid": f"txr_{tid[-4:]}", "transactionType": "AUTHORIZATION", "userId": "VXNlcjox",
-            "userUuid": "usr_1", "userName": "Kevin Felix", "rawMerchantName": "SNAP ON", "merchantName": HOSTILE,
-            "budgetId": "QnVkZ2V0OjE=", "budgetUuid": "bgt_1", "cardId": card, "cardUuid": "crd_1",
-            "occurredTime": "2026-01-05T21:07:59.000+00:00", "updatedTime": updated, "amount": feed,
-            "currencyData": {"exchangeRate": 1, "exponent": exponent, "originalCurrencyAmount": amount,
-                             "originalCurrencyCode": code, "symbol": "$"}}
+    return {
+        "id": tid,
+        "uuid": f"txr_{tid[-4:]}",
+        "transactionType": "AUTHORIZATION",
+        "userId": "VXNlcjox",
+        "userUuid": "usr_1",
+        "userName": "Kevin Felix",
+        "rawMerchantName": "SNAP ON",
+        "merchantName": HOSTILE,
+        "budgetId": "QnVkZ2V0OjE=",
+        "budgetUuid": "bgt_1",
+        "cardId": card,
+        "cardUuid": "crd_1",
+        "occurredTime": "2026-01-05T21:07:59.000+00:00",
+        "updatedTime": updated,
+        "amount": feed,
+        "currencyData": {
+            "exchangeRate": 1,
+            "exponent": exponent,
+            "originalCurrencyAmount": amount,
+            "originalCurrencyCode": code,
+            "symbol": "$",
+        },
+    }
 
 
 def write(path: Path, data: object | str) -> None:
@@ -56,55 +81,147 @@ def write(path: Path, data: object | str) -> None:
 def feed(tmp_path: Path) -> Path:
     root = tmp_path / "feed"
     day = root / f"sync-{DAY}"
-    write(day / "roles" / "1.json", [
-        {"id": ROLE_ADMIN, "name": "Account Administrator", "description": "All of it", "default": True,
-         "created_at": "2021-08-13T11:50:17Z", "updated_at": "2024-01-31T20:10:48Z", "agent_type": 1},
-        {"id": ROLE_AGENT, "name": "Agent", "description": None, "default": False,
-         "created_at": "2021-08-13T11:50:17Z", "updated_at": "2022-12-25T09:43:29Z", "agent_type": 1},
-    ])
+    write(
+        day / "roles" / "1.json",
+        [
+            {
+                "id": ROLE_ADMIN,
+                "name": "Account Administrator",
+                "description": "All of it",
+                "default": True,
+                "created_at": "2021-08-13T11:50:17Z",
+                "updated_at": "2024-01-31T20:10:48Z",
+                "agent_type": 1,
+            },
+            {
+                "id": ROLE_AGENT,
+                "name": "Agent",
+                "description": None,
+                "default": False,
+                "created_at": "2021-08-13T11:50:17Z",
+                "updated_at": "2022-12-25T09:43:29Z",
+                "agent_type": 1,
+            },
+        ],
+    )
     hostile = agent(B, "2026-01-04T08:57:30Z")
     hostile["contact"]["name"] = HOSTILE
-    write(day / "agents" / "1.json", [
-        agent(A, "2025-01-01T00:00:00Z"),  # an older copy of A, far from the newer one
-        hostile,
-        agent(C, "2026-01-04T08:57:30Z", deactivated=True),
-        {**agent("not-a-number", "2026-01-04T08:57:30Z")},
-        agent(A, "2026-01-03T07:58:29Z"),
-    ])
+    write(
+        day / "agents" / "1.json",
+        [
+            agent(A, "2025-01-01T00:00:00Z"),  # an older copy of A, far from the newer one
+            hostile,
+            agent(C, "2026-01-04T08:57:30Z", deactivated=True),
+            {**agent("not-a-number", "2026-01-04T08:57:30Z")},
+            agent(A, "2026-01-03T07:58:29Z"),
+        ],
+    )
     details = day / "agent_details"
     write(details / f"{A}.json", {**agent(A, "2026-01-03T07:58:29Z"), "role_ids": [ROLE_ADMIN, ROLE_AGENT]})
     write(details / f"{D}.json", {**agent(D, "2026-01-02T00:00:00Z"), "role_ids": [ROLE_AGENT, ROLE_GONE]})
     write(details / f"{B}.json", '{"id": 71000000002, "role_ids": [')  # cut off
-    write(day / "admin_groups" / "1.json", [
-        {"id": ROOT, "name": "IT Support", "description": "Internal", "parent_group_id": None,
-         "agent_ids": [A, B, PHANTOM], "created_at": "2021-08-13T17:17:00Z", "updated_at": "2021-12-13T14:09:44Z"},
-        {"id": CHILD, "name": "DevOps", "description": None, "parent_group_id": ROOT, "agent_ids": [D, D],
-         "created_at": "2022-02-09T17:14:12Z", "updated_at": "2022-02-21T15:31:54Z"},
-    ])
-    write(day / "budgets" / "1.json", {"results": [
-        {"id": "QnVkZ2V0OjE=", "uuid": "bgt_1", "name": "AP Vendor Budget", "description": "Misc", "retired": False,
-         "startDate": "2025-04-23", "recurringInterval": "NONE",
-         "currentPeriod": {"startDate": "2025-04-23", "limit": 1000, "overspendBuffer": 500, "assigned": 0,
-                           "spent": {"cleared": 35.95, "pending": 0, "total": 35.95}}},
-        {"id": "QnVkZ2V0OjI=", "uuid": "bgt_2", "name": "Travel", "retired": False, "startDate": "2025-01-01",
-         "recurringInterval": "MONTHLY", "currentPeriod": {"startDate": "2026-01-01", "limit": -5, "spent": {}}},
-    ]})
-    write(day / "cards" / "1.json", {"results": [
-        {"id": "Q2FyZDox", "uuid": "crd_1", "name": "Vendor card", "userId": "VXNlcjox", "userUuid": "usr_1",
-         "budgetId": "QnVkZ2V0OjE=", "budgetUuid": "bgt_1", "lastFour": "7228", "validThru": "01/32",
-         "status": "ACTIVATED", "type": "VIRTUAL_VENDOR", "currentPeriod": {"limit": 184.18, "spent": 0},
-         "createdTime": "2024-09-23T17:53:44.000+00:00", "updatedTime": "2024-12-05T19:31:42.000+00:00"},
-    ]})
+    write(
+        day / "admin_groups" / "1.json",
+        [
+            {
+                "id": ROOT,
+                "name": "IT Support",
+                "description": "Internal",
+                "parent_group_id": None,
+                "agent_ids": [A, B, PHANTOM],
+                "created_at": "2021-08-13T17:17:00Z",
+                "updated_at": "2021-12-13T14:09:44Z",
+            },
+            {
+                "id": CHILD,
+                "name": "DevOps",
+                "description": None,
+                "parent_group_id": ROOT,
+                "agent_ids": [D, D],
+                "created_at": "2022-02-09T17:14:12Z",
+                "updated_at": "2022-02-21T15:31:54Z",
+            },
+        ],
+    )
+    write(
+        day / "budgets" / "1.json",
+        {
+            "results": [
+                {
+                    "id": "QnVkZ2V0OjE=",
+                    "uuid": "bgt_1",
+                    "name": "AP Vendor Budget",
+                    "description": "Misc",
+                    "retired": False,
+                    "startDate": "2025-04-23",
+                    "recurringInterval": "NONE",
+                    "currentPeriod": {
+                        "startDate": "2025-04-23",
+                        "limit": 1000,
+                        "overspendBuffer": 500,
+                        "assigned": 0,
+                        "spent": {"cleared": 35.95, "pending": 0, "total": 35.95},
+                    },
+                },
+                {
+                    "id": "QnVkZ2V0OjI=",
+                    "uuid": "bgt_2",
+                    "name": "Travel",
+                    "retired": False,
+                    "startDate": "2025-01-01",
+                    "recurringInterval": "MONTHLY",
+                    "currentPeriod": {"startDate": "2026-01-01", "limit": -5, "spent": {}},
+                },
+            ]
+        },
+    )
+    write(
+        day / "cards" / "1.json",
+        {
+            "results": [
+                {
+                    "id": "Q2FyZDox",
+                    "uuid": "crd_1",
+                    "name": "Vendor card",
+                    "userId": "VXNlcjox",
+                    "userUuid": "usr_1",
+                    "budgetId": "QnVkZ2V0OjE=",
+                    "budgetUuid": "bgt_1",
+                    "lastFour": "7228",
+                    "validThru": "01/32",
+                    "status": "ACTIVATED",
+                    "type": "VIRTUAL_VENDOR",
+                    "currentPeriod": {"limit": 184.18, "spent": 0},
+                    "createdTime": "2024-09-23T17:53:44.000+00:00",
+                    "updatedTime": "2024-12-05T19:31:42.000+00:00",
+                },
+            ]
+        },
+    )
     spend = day / "transactions"
-    write(spend / "1.json", {"results": [
-        transaction("VHg6MQ==", "4637", 2, "USD", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 46.37),
-        transaction("VHg6Mg==", "4637", 0, "JPY", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 29.61),
-        transaction("VHg6Mw==", "NaN", 2, "USD", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 0),
-    ]})
-    write(spend / "2.json", {"results": [
-        transaction("VHg6MQ==", "5000", 2, "USD", "Q2FyZDox", "2026-01-05T22:00:00.000+00:00", 50.0),  # later update
-        transaction("VHg6NA==", "100", 2, "USD", "Q2FyZDo5", "2026-01-05T21:17:27.000+00:00", 1.0),  # unknown card
-    ]})
+    write(
+        spend / "1.json",
+        {
+            "results": [
+                transaction("VHg6MQ==", "4637", 2, "USD", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 46.37),
+                transaction("VHg6Mg==", "4637", 0, "JPY", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 29.61),
+                transaction("VHg6Mw==", "NaN", 2, "USD", "Q2FyZDox", "2026-01-05T21:17:27.000+00:00", 0),
+            ]
+        },
+    )
+    write(
+        spend / "2.json",
+        {
+            "results": [
+                transaction(
+                    "VHg6MQ==", "5000", 2, "USD", "Q2FyZDox", "2026-01-05T22:00:00.000+00:00", 50.0
+                ),  # later update
+                transaction(
+                    "VHg6NA==", "100", 2, "USD", "Q2FyZDo5", "2026-01-05T21:17:27.000+00:00", 1.0
+                ),  # unknown card
+            ]
+        },
+    )
     write(spend / "3.json", '{"results": [{"id": "VHg6NQ==", "amount": 1')  # cut off mid-transfer
     return root
 
@@ -113,7 +230,9 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
     home = tmp_path / "home"
 
     results = {
-        entity: stage_entity(spark, entity, day=DAY, flow_run_id=RUN, input_root=str(feed), database_url=db_url, home=home)
+        entity: stage_entity(
+            spark, entity, day=DAY, flow_run_id=RUN, input_root=str(feed), database_url=db_url, home=home
+        )
         for entity in ORDER
     }
 
@@ -129,14 +248,16 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
     }
     assert all(r.read == r.loaded + r.quarantined + r.duplicates for r in results.values())
     assert results["agent_details"].derived == {"agent_roles": DerivedCounts("stg_agent_roles", 4, 3, 1, 0)}
-    assert results["admin_groups"].derived == {
-        "group_memberships": DerivedCounts("stg_group_memberships", 5, 3, 1, 1)
-    }
+    assert results["admin_groups"].derived == {"group_memberships": DerivedCounts("stg_group_memberships", 5, 3, 1, 1)}
     assert results["transactions"].tables["stg_fx_rates"] == 2
-    assert any("1 transactions reference an unknown card (kept): card_id Q2FyZDo5" == w for w in results["transactions"].warnings)
+    assert any(
+        "1 transactions reference an unknown card (kept): card_id Q2FyZDo5" == w
+        for w in results["transactions"].warnings
+    )
 
     jpy = next(r for r in fx.daily_rates(date(2026, 1, 5), date(2026, 1, 5), ["JPY"]) if r.currency == "JPY")
     with psycopg.connect(db_url) as conn:
+
         def rows(sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
 
@@ -144,24 +265,51 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
             "select agent_id, email, name, contact_active, deactivated, updated_at, source_file from staging.stg_agents "
             f"where flow_run_id = '{RUN}' and day = '{DAY}' order by agent_id"
         ) == [
-            (A, f"{A}@example.test", f"Agent {A}", True, False, datetime(2026, 1, 3, 7, 58, 29, tzinfo=UTC),
-             f"sync-{DAY}/agents/1.json"),
-            (B, f"{B}@example.test", HOSTILE, True, False, datetime(2026, 1, 4, 8, 57, 30, tzinfo=UTC),
-             f"sync-{DAY}/agents/1.json"),
-            (C, f"{C}@example.test", f"Agent {C}", True, True, datetime(2026, 1, 4, 8, 57, 30, tzinfo=UTC),
-             f"sync-{DAY}/agents/1.json"),
+            (
+                A,
+                f"{A}@example.test",
+                f"Agent {A}",
+                True,
+                False,
+                datetime(2026, 1, 3, 7, 58, 29, tzinfo=UTC),
+                f"sync-{DAY}/agents/1.json",
+            ),
+            (
+                B,
+                f"{B}@example.test",
+                HOSTILE,
+                True,
+                False,
+                datetime(2026, 1, 4, 8, 57, 30, tzinfo=UTC),
+                f"sync-{DAY}/agents/1.json",
+            ),
+            (
+                C,
+                f"{C}@example.test",
+                f"Agent {C}",
+                True,
+                True,
+                datetime(2026, 1, 4, 8, 57, 30, tzinfo=UTC),
+                f"sync-{DAY}/agents/1.json",
+            ),
         ]
         assert rows("select agent_id, source_file from staging.stg_agent_details order by 1") == [
-            (A, f"sync-{DAY}/agent_details/{A}.json"), (D, f"sync-{DAY}/agent_details/{D}.json")
+            (A, f"sync-{DAY}/agent_details/{A}.json"),
+            (D, f"sync-{DAY}/agent_details/{D}.json"),
         ]
         assert rows("select agent_id, role_id from staging.stg_agent_roles order by 1, 2") == [
-            (A, ROLE_ADMIN), (A, ROLE_AGENT), (D, ROLE_AGENT)
+            (A, ROLE_ADMIN),
+            (A, ROLE_AGENT),
+            (D, ROLE_AGENT),
         ]
         assert rows("select group_id, name, parent_group_id from staging.stg_groups order by 1") == [
-            (ROOT, "IT Support", None), (CHILD, "DevOps", ROOT)
+            (ROOT, "IT Support", None),
+            (CHILD, "DevOps", ROOT),
         ]
         assert rows("select group_id, agent_id from staging.stg_group_memberships order by 1, 2") == [
-            (ROOT, A), (ROOT, B), (CHILD, D)
+            (ROOT, A),
+            (ROOT, B),
+            (CHILD, D),
         ]
         assert rows("select budget_id, period_limit, spent_total from staging.stg_budgets") == [
             ("QnVkZ2V0OjE=", Decimal("1000"), Decimal("35.95"))
@@ -174,18 +322,56 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
             "fx_rate_date, fx_source, feed_amount_usd, card_id, merchant_name, source_file "
             'from staging.stg_transactions order by transaction_id collate "C"'
         ) == [
-            ("VHg6MQ==", Decimal("50"), "USD", 2, Decimal("50"), Decimal("1"), date(2026, 1, 5), "ecb", Decimal("50"),
-             "Q2FyZDox", HOSTILE, f"sync-{DAY}/transactions/2.json"),
-            ("VHg6Mg==", Decimal("4637"), "JPY", 0,
-             (Decimal(4637) * jpy.usd_per_unit).quantize(Decimal("0.000001"), ROUND_HALF_UP), jpy.usd_per_unit,
-             jpy.rate_date, "ecb", Decimal("29.61"), "Q2FyZDox", HOSTILE, f"sync-{DAY}/transactions/1.json"),
-            ("VHg6NA==", Decimal("1"), "USD", 2, Decimal("1"), Decimal("1"), date(2026, 1, 5), "ecb", Decimal("1"),
-             "Q2FyZDo5", HOSTILE, f"sync-{DAY}/transactions/2.json"),
+            (
+                "VHg6MQ==",
+                Decimal("50"),
+                "USD",
+                2,
+                Decimal("50"),
+                Decimal("1"),
+                date(2026, 1, 5),
+                "ecb",
+                Decimal("50"),
+                "Q2FyZDox",
+                HOSTILE,
+                f"sync-{DAY}/transactions/2.json",
+            ),
+            (
+                "VHg6Mg==",
+                Decimal("4637"),
+                "JPY",
+                0,
+                (Decimal(4637) * jpy.usd_per_unit).quantize(Decimal("0.000001"), ROUND_HALF_UP),
+                jpy.usd_per_unit,
+                jpy.rate_date,
+                "ecb",
+                Decimal("29.61"),
+                "Q2FyZDox",
+                HOSTILE,
+                f"sync-{DAY}/transactions/1.json",
+            ),
+            (
+                "VHg6NA==",
+                Decimal("1"),
+                "USD",
+                2,
+                Decimal("1"),
+                Decimal("1"),
+                date(2026, 1, 5),
+                "ecb",
+                Decimal("1"),
+                "Q2FyZDo5",
+                HOSTILE,
+                f"sync-{DAY}/transactions/2.json",
+            ),
         ]
         assert rows("select currency, rate_date, source from staging.stg_fx_rates order by 1") == [
-            ("JPY", jpy.rate_date, "ecb"), ("USD", date(2026, 1, 5), "ecb")
+            ("JPY", jpy.rate_date, "ecb"),
+            ("USD", date(2026, 1, 5), "ecb"),
         ]
-        assert rows('select entity, source_file, reason from ops.quarantine order by entity collate "C", source_file collate "C", reason collate "C"') == [
+        assert rows(
+            'select entity, source_file, reason from ops.quarantine order by entity collate "C", source_file collate "C", reason collate "C"'
+        ) == [
             ("agent_details", f"sync-{DAY}/agent_details/{B}.json", "file is not valid JSON"),
             ("agent_roles", f"sync-{DAY}/agent_details/{D}.json", f"agent role names unknown role {ROLE_GONE}"),
             ("agents", f"sync-{DAY}/agents/1.json", "agent_id not an integer"),
@@ -197,8 +383,13 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
         assert rows(
             'select entity, count(*), sum(records), count(distinct sha256) from staging.stg_input_files group by entity order by entity collate "C"'
         ) == [
-            ("admin_groups", 1, 2, 1), ("agent_details", 3, 2, 3), ("agents", 1, 5, 1), ("budgets", 1, 2, 1),
-            ("cards", 1, 1, 1), ("roles", 1, 2, 1), ("transactions", 3, 5, 3),
+            ("admin_groups", 1, 2, 1),
+            ("agent_details", 3, 2, 3),
+            ("agents", 1, 5, 1),
+            ("budgets", 1, 2, 1),
+            ("cards", 1, 1, 1),
+            ("roles", 1, 2, 1),
+            ("transactions", 3, 5, 3),
         ]
         assert rows(
             "select task_name, table_name, rows_read, rows_inserted, rows_skipped, rows_quarantined "
@@ -222,7 +413,9 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
     # Bronze holds every record as read; a re-run of the day replaces its partition.
     bronze = spark.read.format("delta").load(str(home / "bronze" / "transactions"))
     assert bronze.where(f"day = '{DAY}'").count() == 6
-    stage_entity(spark, "transactions", day=DAY, flow_run_id="rerun", input_root=str(feed), database_url=db_url, home=home)
+    stage_entity(
+        spark, "transactions", day=DAY, flow_run_id="rerun", input_root=str(feed), database_url=db_url, home=home
+    )
     bronze = spark.read.format("delta").load(str(home / "bronze" / "transactions"))
     assert [tuple(r) for r in bronze.groupBy("day", "flow_run_id").count().collect()] == [(DAY, "rerun", 6)]
 
@@ -231,12 +424,36 @@ def test_missing_folders(spark, db_url, tmp_path: Path):
     (tmp_path / "feed" / "sync-day9" / "agents").mkdir(parents=True)
 
     with pytest.raises(MissingEntityError, match="sync-day9/transactions"):
-        stage_entity(spark, "transactions", day="day9", flow_run_id=RUN, input_root=str(tmp_path / "feed"),
-                     database_url=db_url, home=tmp_path / "home")
-    skipped = stage_entity(spark, "budgets", day="day9", flow_run_id=RUN, input_root=str(tmp_path / "feed"),
-                           database_url=db_url, home=tmp_path / "home")
+        stage_entity(
+            spark,
+            "transactions",
+            day="day9",
+            flow_run_id=RUN,
+            input_root=str(tmp_path / "feed"),
+            database_url=db_url,
+            home=tmp_path / "home",
+        )
+    skipped = stage_entity(
+        spark,
+        "budgets",
+        day="day9",
+        flow_run_id=RUN,
+        input_root=str(tmp_path / "feed"),
+        database_url=db_url,
+        home=tmp_path / "home",
+    )
 
-    assert (skipped.read, skipped.loaded, skipped.quarantined, skipped.duplicates, skipped.skipped) == (0, 0, 0, 0, True)
-    assert skipped.warnings == [f"budgets: input folder {tmp_path / 'feed'}/sync-day9/budgets is missing; entity skipped"]
+    assert (skipped.read, skipped.loaded, skipped.quarantined, skipped.duplicates, skipped.skipped) == (
+        0,
+        0,
+        0,
+        0,
+        True,
+    )
+    assert skipped.warnings == [
+        f"budgets: input folder {tmp_path / 'feed'}/sync-day9/budgets is missing; entity skipped"
+    ]
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("select task_name, rows_read from ops.pipeline_metrics").fetchall() == [("stage_budgets", 0)]
+        assert conn.execute("select task_name, rows_read from ops.pipeline_metrics").fetchall() == [
+            ("stage_budgets", 0)
+        ]

@@ -4,7 +4,7 @@ amounts, untouched strings, and the reference flag."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
@@ -32,7 +32,7 @@ def records_of(spark, entity: str, items: list) -> DataFrame:
 
 
 def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
 
 
 def expect(spark, table: str, rows: list[tuple]) -> DataFrame:
@@ -50,7 +50,7 @@ def test_agents_flatten_contact_and_keep_strings_byte_for_byte(spark):
                 "id": 69000000001,
                 "created_at": "2022-05-26T08:26:55Z",
                 "updated_at": "2026-01-05T21:07:59.000+00:00",
-                "contact": {"active": True, "email": "o'brien+\"x\"@example.test", "job_title": "", "name": HOSTILE},
+                "contact": {"active": True, "email": 'o\'brien+"x"@example.test', "job_title": "", "name": HOSTILE},
             },
             {
                 "id": "not-a-number",
@@ -72,8 +72,17 @@ def test_agents_flatten_contact_and_keep_strings_byte_for_byte(spark):
             spark,
             "stg_agents",
             [
-                (69000000001, "o'brien+\"x\"@example.test", HOSTILE, "", True, False, ts("2022-05-26T08:26:55Z"),
-                 ts("2026-01-05T21:07:59Z"), src),
+                (
+                    69000000001,
+                    'o\'brien+"x"@example.test',
+                    HOSTILE,
+                    "",
+                    True,
+                    False,
+                    ts("2022-05-26T08:26:55Z"),
+                    ts("2026-01-05T21:07:59Z"),
+                    src,
+                ),
                 (None, None, None, None, None, True, None, None, src),
                 (69000000003, None, None, None, None, False, None, None, src),
             ],
@@ -89,9 +98,14 @@ def test_agent_details_and_their_roles(spark):
             spark,
             "agent_details",
             [
-                {"id": 69000000001, "deactivated": True, "role_ids": [69000000100, "69000000101", "r-x", None],
-                 "contact": {"active": False, "email": "a@example.test", "name": "A", "job_title": "IT"},
-                 "created_at": "2021-11-18T14:48:12Z", "updated_at": "2026-01-03T07:58:29Z"},
+                {
+                    "id": 69000000001,
+                    "deactivated": True,
+                    "role_ids": [69000000100, "69000000101", "r-x", None],
+                    "contact": {"active": False, "email": "a@example.test", "name": "A", "job_title": "IT"},
+                    "created_at": "2021-11-18T14:48:12Z",
+                    "updated_at": "2026-01-03T07:58:29Z",
+                },
                 {"id": 69000000002, "role_ids": "69000000100"},
             ],
         )
@@ -103,8 +117,17 @@ def test_agent_details_and_their_roles(spark):
             spark,
             "stg_agent_details",
             [
-                (69000000001, "a@example.test", "A", "IT", False, True, ts("2021-11-18T14:48:12Z"),
-                 ts("2026-01-03T07:58:29Z"), "sync-d/agent_details/0.json"),
+                (
+                    69000000001,
+                    "a@example.test",
+                    "A",
+                    "IT",
+                    False,
+                    True,
+                    ts("2021-11-18T14:48:12Z"),
+                    ts("2026-01-03T07:58:29Z"),
+                    "sync-d/agent_details/0.json",
+                ),
                 (69000000002, None, None, None, None, False, None, None, "sync-d/agent_details/1.json"),
             ],
         ),
@@ -132,8 +155,15 @@ def test_roles(spark):
         spark,
         "roles",
         [
-            {"id": 69000000100, "name": "Account Administrator", "description": "Has control.", "default": True,
-             "created_at": "2021-08-13T11:50:17Z", "updated_at": "2024-01-31T20:10:48Z", "agent_type": 1},
+            {
+                "id": 69000000100,
+                "name": "Account Administrator",
+                "description": "Has control.",
+                "default": True,
+                "created_at": "2021-08-13T11:50:17Z",
+                "updated_at": "2024-01-31T20:10:48Z",
+                "agent_type": 1,
+            },
             {"id": 69000000101, "name": "Custom", "default": "no", "agent_type": 1.5},
         ],
     )
@@ -144,8 +174,15 @@ def test_roles(spark):
             spark,
             "stg_roles",
             [
-                (69000000100, "Account Administrator", "Has control.", True, 1, ts("2021-08-13T11:50:17Z"),
-                 ts("2024-01-31T20:10:48Z")),
+                (
+                    69000000100,
+                    "Account Administrator",
+                    "Has control.",
+                    True,
+                    1,
+                    ts("2021-08-13T11:50:17Z"),
+                    ts("2024-01-31T20:10:48Z"),
+                ),
                 (69000000101, "Custom", None, None, None, None, None),
             ],
         ),
@@ -160,9 +197,15 @@ def test_groups_and_memberships(spark):
             spark,
             "admin_groups",
             [
-                {"id": 69000000500, "name": "IT Support", "description": None, "parent_group_id": None,
-                 "agent_ids": [69000000001, 69000000002], "created_at": "2021-08-13T17:17:00Z",
-                 "updated_at": "2021-12-13T14:09:44Z"},
+                {
+                    "id": 69000000500,
+                    "name": "IT Support",
+                    "description": None,
+                    "parent_group_id": None,
+                    "agent_ids": [69000000001, 69000000002],
+                    "created_at": "2021-08-13T17:17:00Z",
+                    "updated_at": "2021-12-13T14:09:44Z",
+                },
                 {"id": 69000000501, "name": "DevOps", "parent_group_id": 69000000500, "agent_ids": []},
                 {"id": 69000000502, "name": "Broken", "parent_group_id": "top", "agent_ids": {"a": 1}},
             ],
@@ -196,10 +239,22 @@ def test_budgets_flatten_the_current_period(spark):
         spark,
         "budgets",
         [
-            {"id": "QnVkZ2V0OjE=", "uuid": "bgt_1", "name": "AP Vendor Budget", "description": "Misc", "retired": False,
-             "startDate": "2025-04-23", "recurringInterval": "NONE",
-             "currentPeriod": {"startDate": "2025-04-23", "limit": 1000, "overspendBuffer": 500.5, "assigned": 0,
-                               "spent": {"cleared": 35.95, "pending": 0, "total": 35.95}}},
+            {
+                "id": "QnVkZ2V0OjE=",
+                "uuid": "bgt_1",
+                "name": "AP Vendor Budget",
+                "description": "Misc",
+                "retired": False,
+                "startDate": "2025-04-23",
+                "recurringInterval": "NONE",
+                "currentPeriod": {
+                    "startDate": "2025-04-23",
+                    "limit": 1000,
+                    "overspendBuffer": 500.5,
+                    "assigned": 0,
+                    "spent": {"cleared": 35.95, "pending": 0, "total": 35.95},
+                },
+            },
             {"id": "QnVkZ2V0OjI=", "retired": "nope", "startDate": "23/04/2025", "currentPeriod": "oops"},
         ],
     )
@@ -210,9 +265,22 @@ def test_budgets_flatten_the_current_period(spark):
             spark,
             "stg_budgets",
             [
-                ("QnVkZ2V0OjE=", "bgt_1", "AP Vendor Budget", "Misc", False, date(2025, 4, 23), "NONE",
-                 date(2025, 4, 23), Decimal("1000"), Decimal("500.5"), Decimal("0"), Decimal("35.95"), Decimal("0"),
-                 Decimal("35.95")),
+                (
+                    "QnVkZ2V0OjE=",
+                    "bgt_1",
+                    "AP Vendor Budget",
+                    "Misc",
+                    False,
+                    date(2025, 4, 23),
+                    "NONE",
+                    date(2025, 4, 23),
+                    Decimal("1000"),
+                    Decimal("500.5"),
+                    Decimal("0"),
+                    Decimal("35.95"),
+                    Decimal("0"),
+                    Decimal("35.95"),
+                ),
                 ("QnVkZ2V0OjI=", None, None, None, None, None, None, None, None, None, None, None, None, None),
             ],
         ),
@@ -226,10 +294,22 @@ def test_cards(spark):
         spark,
         "cards",
         [
-            {"id": "Q2FyZDox", "uuid": "crd_1", "name": "BON APPETIT", "userId": "VXNlcjox", "userUuid": "usr_1",
-             "budgetId": "QnVkZ2V0OjE=", "budgetUuid": "bgt_1", "lastFour": "0072", "validThru": "01/32",
-             "status": "FROZEN", "type": "VIRTUAL_VENDOR", "currentPeriod": {"limit": 184.18, "spent": 0},
-             "createdTime": "2024-09-23T17:53:44.000+00:00", "updatedTime": "2024-12-05T19:31:42.000+00:00"},
+            {
+                "id": "Q2FyZDox",
+                "uuid": "crd_1",
+                "name": "BON APPETIT",
+                "userId": "VXNlcjox",
+                "userUuid": "usr_1",
+                "budgetId": "QnVkZ2V0OjE=",
+                "budgetUuid": "bgt_1",
+                "lastFour": "0072",
+                "validThru": "01/32",
+                "status": "FROZEN",
+                "type": "VIRTUAL_VENDOR",
+                "currentPeriod": {"limit": 184.18, "spent": 0},
+                "createdTime": "2024-09-23T17:53:44.000+00:00",
+                "updatedTime": "2024-12-05T19:31:42.000+00:00",
+            },
             {"id": "Q2FyZDoy", "currentPeriod": {"limit": "lots"}},
         ],
     )
@@ -240,9 +320,23 @@ def test_cards(spark):
             spark,
             "stg_cards",
             [
-                ("Q2FyZDox", "crd_1", "BON APPETIT", "VXNlcjox", "usr_1", "QnVkZ2V0OjE=", "bgt_1", "0072", "01/32",
-                 "FROZEN", "VIRTUAL_VENDOR", Decimal("184.18"), Decimal("0"), ts("2024-09-23T17:53:44Z"),
-                 ts("2024-12-05T19:31:42Z")),
+                (
+                    "Q2FyZDox",
+                    "crd_1",
+                    "BON APPETIT",
+                    "VXNlcjox",
+                    "usr_1",
+                    "QnVkZ2V0OjE=",
+                    "bgt_1",
+                    "0072",
+                    "01/32",
+                    "FROZEN",
+                    "VIRTUAL_VENDOR",
+                    Decimal("184.18"),
+                    Decimal("0"),
+                    ts("2024-09-23T17:53:44Z"),
+                    ts("2024-12-05T19:31:42Z"),
+                ),
                 ("Q2FyZDoy", *[None] * 10, None, None, None, None),
             ],
         ),
@@ -253,13 +347,28 @@ def test_cards(spark):
 
 def _transaction(tid: str, minor: str, exponent, code: str, **extra) -> dict:
     return {
-        "id": tid, "uuid": f"txr_{tid}", "transactionType": "AUTHORIZATION", "userId": "VXNlcjox",
-        "userUuid": "usr_1", "userName": "Kevin Felix", "rawMerchantName": "MICHAEL UDELL SNAP ON",
-        "merchantName": HOSTILE, "budgetId": "QnVkZ2V0OjE=", "budgetUuid": "bgt_1", "cardId": "Q2FyZDox",
-        "cardUuid": "crd_1", "occurredTime": "2026-01-05T21:07:59.000+00:00",
-        "updatedTime": "2026-01-05T21:17:27Z", "amount": 46.37,
-        "currencyData": {"exchangeRate": 1.3505059480667114, "exponent": exponent,
-                         "originalCurrencyAmount": minor, "originalCurrencyCode": code, "symbol": "$"},
+        "id": tid,
+        "uuid": f"txr_{tid}",
+        "transactionType": "AUTHORIZATION",
+        "userId": "VXNlcjox",
+        "userUuid": "usr_1",
+        "userName": "Kevin Felix",
+        "rawMerchantName": "MICHAEL UDELL SNAP ON",
+        "merchantName": HOSTILE,
+        "budgetId": "QnVkZ2V0OjE=",
+        "budgetUuid": "bgt_1",
+        "cardId": "Q2FyZDox",
+        "cardUuid": "crd_1",
+        "occurredTime": "2026-01-05T21:07:59.000+00:00",
+        "updatedTime": "2026-01-05T21:17:27Z",
+        "amount": 46.37,
+        "currencyData": {
+            "exchangeRate": 1.3505059480667114,
+            "exponent": exponent,
+            "originalCurrencyAmount": minor,
+            "originalCurrencyCode": code,
+            "symbol": "$",
+        },
         **extra,
     }
 
@@ -277,13 +386,36 @@ def test_transactions_amounts_are_exact_minor_units(spark):
     )
 
     staged = transforms.transactions(records).select(
-        [c for c in STAGING["stg_transactions"].fieldNames() if c not in ("amount_usd", "fx_rate", "fx_rate_date", "fx_source")]
+        [
+            c
+            for c in STAGING["stg_transactions"].fieldNames()
+            if c not in ("amount_usd", "fx_rate", "fx_rate_date", "fx_source")
+        ]
     )
 
     def row(tid, occurred, amount, code, exponent, feed):
-        return (tid, f"txr_{tid}", "AUTHORIZATION", ts(occurred), ts("2026-01-05T21:17:27Z"), "VXNlcjox", "usr_1",
-                "Kevin Felix", "Q2FyZDox", "crd_1", "QnVkZ2V0OjE=", "bgt_1", HOSTILE, "MICHAEL UDELL SNAP ON",
-                amount, code, exponent, feed, Decimal("1.350505948067"), "sync-d/transactions/1.json")
+        return (
+            tid,
+            f"txr_{tid}",
+            "AUTHORIZATION",
+            ts(occurred),
+            ts("2026-01-05T21:17:27Z"),
+            "VXNlcjox",
+            "usr_1",
+            "Kevin Felix",
+            "Q2FyZDox",
+            "crd_1",
+            "QnVkZ2V0OjE=",
+            "bgt_1",
+            HOSTILE,
+            "MICHAEL UDELL SNAP ON",
+            amount,
+            code,
+            exponent,
+            feed,
+            Decimal("1.350505948067"),
+            "sync-d/transactions/1.json",
+        )
 
     schema = ", ".join(
         f"{f.name} {f.dataType.simpleString()}"
@@ -327,7 +459,9 @@ def test_minor_units_amount_rejects_anything_but_an_integer(spark):
     ]
     frame = spark.createDataFrame(cases, "amount string, exponent string, expected decimal(38,6)")
 
-    actual = frame.select("amount", "exponent", transforms.minor_units_amount(F.col("amount"), F.col("exponent")).alias("expected"))
+    actual = frame.select(
+        "amount", "exponent", transforms.minor_units_amount(F.col("amount"), F.col("exponent")).alias("expected")
+    )
 
     assert_df_equality(actual, frame, ignore_nullable=True)
 

@@ -7,7 +7,7 @@ rows, and other days are untouched.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame
@@ -48,9 +48,7 @@ def write_bronze(
 ) -> str:
     """Replace ``day``'s partition of the entity's bronze table with ``records``; returns its path."""
     path = bronze_path(home, entity)
-    frame = bronze_frame(
-        records, day=day, flow_run_id=flow_run_id, ingested_at=ingested_at or datetime.now(timezone.utc)
-    )
+    frame = bronze_frame(records, day=day, flow_run_id=flow_run_id, ingested_at=ingested_at or datetime.now(UTC))
     (
         frame.write.format("delta")
         .mode("overwrite")

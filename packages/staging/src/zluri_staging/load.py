@@ -87,7 +87,8 @@ def load(database_url: str, request: LoadRequest) -> dict[str, int]:
         )
         for table, data in request.tables.items():
             loaded[table] = copy_arrow(cur, f"staging.{table}", data, run)
-        loaded["ops.quarantine"] = copy_arrow(cur, "ops.quarantine", request.quarantine.select(list(QUARANTINE_COLUMNS)), run)
+        quarantine = request.quarantine.select(list(QUARANTINE_COLUMNS))
+        loaded["ops.quarantine"] = copy_arrow(cur, "ops.quarantine", quarantine, run)
         if request.input_files is not None:
             loaded["stg_input_files"] = copy_arrow(
                 cur, "staging.stg_input_files", request.input_files.select(list(INPUT_FILE_COLUMNS)), run

@@ -212,9 +212,7 @@ def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:
             F.when(F.col("_file_error").isNotNull(), F.col("value")).alias("_file_text"),
             F.when(
                 F.col("_file_error").isNull(),
-                F.arrays_zip(
-                    F.col("_items").alias("raw"), F.coalesce(F.col("_records"), no_records).alias("typed")
-                ),
+                F.arrays_zip(F.col("_items").alias("raw"), F.coalesce(F.col("_records"), no_records).alias("typed")),
             ).alias("_pairs"),
         )
     )

@@ -77,7 +77,6 @@ def split(df: DataFrame, rules: Sequence[Rule], entity: str | Column | None = No
 # -- rule builders --------------------------------------------------------------------------------
 
 
-
 def _r(name: str) -> Column:
     """A raw field of the record struct (built lazily: a Column needs a running Spark)."""
     return F.col("record").getField(name)
@@ -229,15 +228,36 @@ def card_rules() -> list[Rule]:
         non_negative(F.col("period_spent"), "period_spent"),
         *timestamps([(_r("createdTime"), "created_at"), (_r("updatedTime"), "updated_at")]),
         *no_nul(
-            ["card_id", "card_uuid", "name", "user_id", "user_uuid", "budget_id", "budget_uuid", "last_four",
-             "valid_thru", "status", "card_type"]
+            [
+                "card_id",
+                "card_uuid",
+                "name",
+                "user_id",
+                "user_uuid",
+                "budget_id",
+                "budget_uuid",
+                "last_four",
+                "valid_thru",
+                "status",
+                "card_type",
+            ]
         ),
     ]
 
 
 TRANSACTION_TEXT = [
-    "transaction_id", "transaction_uuid", "transaction_type", "user_id", "user_uuid", "user_name", "card_id",
-    "card_uuid", "budget_id", "budget_uuid", "merchant_name", "raw_merchant_name",
+    "transaction_id",
+    "transaction_uuid",
+    "transaction_type",
+    "user_id",
+    "user_uuid",
+    "user_name",
+    "card_id",
+    "card_uuid",
+    "budget_id",
+    "budget_uuid",
+    "merchant_name",
+    "raw_merchant_name",
 ]
 
 
@@ -279,9 +299,7 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
         typed(ccy.exchangeRate, F.col("feed_exchange_rate"), "feed_exchange_rate", "numeric"),
         Rule(
             "fx_rate_available",
-            F.concat(
-                F.lit("no FX rate for "), code, F.lit(" on "), utc_date(F.col("occurred_at")).cast("string")
-            ),
+            F.concat(F.lit("no FX rate for "), code, F.lit(" on "), utc_date(F.col("occurred_at")).cast("string")),
             ~convertible | F.col("fx_rate").isNotNull(),
         ),
         Rule(

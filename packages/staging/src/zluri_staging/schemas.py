@@ -39,8 +39,20 @@ BUDGET_RECORD = _strings(
 BUDGET_PERIOD = _strings("startDate", "limit", "overspendBuffer", "assigned", "spent")
 BUDGET_SPENT = _strings("cleared", "pending", "total")
 CARD_RECORD = _strings(
-    "id", "uuid", "name", "userId", "userUuid", "budgetId", "budgetUuid", "lastFour", "validThru",
-    "status", "type", "currentPeriod", "createdTime", "updatedTime",
+    "id",
+    "uuid",
+    "name",
+    "userId",
+    "userUuid",
+    "budgetId",
+    "budgetUuid",
+    "lastFour",
+    "validThru",
+    "status",
+    "type",
+    "currentPeriod",
+    "createdTime",
+    "updatedTime",
 )
 CARD_PERIOD = _strings("limit", "spent")
 CURRENCY_DATA = _strings("originalCurrencyAmount", "exponent", "originalCurrencyCode", "exchangeRate")
@@ -50,8 +62,21 @@ CURRENCY_DATA = _strings("originalCurrencyAmount", "exponent", "originalCurrency
 # quarantined either way.
 TRANSACTION_RECORD = T.StructType(
     _strings(
-        "id", "uuid", "transactionType", "userId", "userUuid", "userName", "cardId", "cardUuid",
-        "budgetId", "budgetUuid", "merchantName", "rawMerchantName", "occurredTime", "updatedTime", "amount",
+        "id",
+        "uuid",
+        "transactionType",
+        "userId",
+        "userUuid",
+        "userName",
+        "cardId",
+        "cardUuid",
+        "budgetId",
+        "budgetUuid",
+        "merchantName",
+        "rawMerchantName",
+        "occurredTime",
+        "updatedTime",
+        "amount",
     ).fields
     + [T.StructField("currencyData", CURRENCY_DATA)]
 )

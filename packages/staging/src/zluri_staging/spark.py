@@ -27,7 +27,8 @@ def build_spark(
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     master = master or os.environ.get("ZLURI_SPARK_MASTER", "local[*]")
-    partitions = shuffle_partitions or int(os.environ.get("ZLURI_SHUFFLE_PARTITIONS", "0")) or _default_partitions(master)
+    configured = int(os.environ.get("ZLURI_SHUFFLE_PARTITIONS", "0"))
+    partitions = shuffle_partitions or configured or _default_partitions(master)
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
@@ -39,7 +40,7 @@ def build_spark(
         .config("spark.ui.enabled", os.environ.get("ZLURI_SPARK_UI", "false"))
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
-        .config("spark.driver.memory", os.environ.get("ZLURI_SPARK_DRIVER_MEMORY", "3g"))
+        .config("spark.driver.memory", os.environ.get("ZLURI_SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.databricks.delta.snapshotPartitions", "1")
     )
@@ -50,7 +51,8 @@ def build_spark(
     except Exception as exc:
         raise SparkSetupError(
             f"cannot start Spark on {master} with Delta Lake: {exc}. "
-            "Delta's jars come from Maven Central on first use; run 'zluri setup-spark' where the registry is reachable."
+            "Delta's jars come from Maven Central on first use; "
+            "run 'zluri setup-spark' where the registry is reachable."
         ) from exc
     spark.sparkContext.setLogLevel(os.environ.get("ZLURI_SPARK_LOG_LEVEL", "ERROR"))
     return spark

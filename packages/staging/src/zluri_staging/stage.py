@@ -5,10 +5,11 @@ quality -> bronze -> load, and the counts that prove nothing was dropped.
 derived tables) and runs the one composition ``_stage``. The SparkSession is passed in and shared
 by the flow run's tasks; nothing here creates, configures or stops one.
 
-Spark work is arranged so the JSON is parsed once: the parsed frame is persisted, the bronze write
-fills that cache, and the classified frame (every record with its quarantine reason or duplicate
-rank) is persisted and collected once as Arrow. Counts, quarantine rows and the rows to COPY are
-then cut from that Arrow table in memory, and data quality reads the cached frame.
+Spark work is arranged so the JSON is parsed once: the parsed frame is persisted and the bronze
+write fills that cache; the classified frame (every record with its status — valid, duplicate,
+quarantined — and reason) is computed from it once and persisted; counts, the rows to COPY (as
+Arrow) and the quarantine rows are small reads of that cache, as are the derived tables, the FX
+checks and data quality.
 Bronze is written first (before data quality, not after it): it holds the input as read, which is
 most useful precisely when a critical expectation then fails the step.
 """
@@ -19,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -324,7 +325,7 @@ def _records_order(plan: _Plan) -> list[Column]:
 def _stage(run: _Run) -> StageResult:
     plan = _PLANS[run.entity]
     spec = ENTITIES[run.entity]
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     clock = time.perf_counter()
     phases = _Phases()
     parsed = read.read_entity(run.spark, run.entity, day=run.day, input_root=run.input_root)
@@ -335,7 +336,9 @@ def _stage(run: _Run) -> StageResult:
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return _skip(run, plan, folder, started_at, clock)
 
-    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    # DESER (Spark's default for DataFrames): cached column batches are kept as objects, not
+    # Java-serialized again on every one of the several reads below; what does not fit spills.
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     classified: DataFrame | None = None
     try:
         records = read.records(parsed)
@@ -360,7 +363,7 @@ def _stage(run: _Run) -> StageResult:
                 REASON,
                 STATUS,
             )
-            .persist(StorageLevel.MEMORY_AND_DISK)
+            .persist(StorageLevel.MEMORY_AND_DISK_DESER)
         )
         outcome = _collect(classified, plan.table, run.entity, plan.carry)
         parsed.unpersist()
@@ -445,7 +448,12 @@ def _stage(run: _Run) -> StageResult:
     all_warnings = [*warnings, *(w for r in dq_results for w in r.warnings)]
     log.info(
         "staged %s: read %d, loaded %d, quarantined %d, duplicates %d; seconds %s",
-        run.entity, outcome.read, loaded, outcome.quarantined, outcome.duplicates, phases.seconds,
+        run.entity,
+        outcome.read,
+        loaded,
+        outcome.quarantined,
+        outcome.duplicates,
+        phases.seconds,
     )
     return StageResult(
         entity=run.entity,
@@ -481,10 +489,8 @@ def _report(
     )
 
 
-def _metrics(
-    run: _Run, plan: _Plan, outcome: _Outcome, copied: Mapping[str, int], started_at: datetime
-) -> MetricsRow:
-    finished_at = datetime.now(timezone.utc)
+def _metrics(run: _Run, plan: _Plan, outcome: _Outcome, copied: Mapping[str, int], started_at: datetime) -> MetricsRow:
+    finished_at = datetime.now(UTC)
     return MetricsRow(
         flow_run_id=run.flow_run_id,
         task_name=f"stage_{run.entity}",

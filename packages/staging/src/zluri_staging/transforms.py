@@ -80,9 +80,7 @@ def minor_units_amount(amount: Column, exponent: Column) -> Column:
     loss and lands in decimal(38,6)."""
     exp = as_int(exponent)
     factors = F.array(*[F.lit(Decimal(1).scaleb(-e)).cast(T.DecimalType(7, 6)) for e in range(MAX_EXPONENT + 1)])
-    return F.when(
-        exp.between(0, MAX_EXPONENT), (minor_units(amount) * F.try_element_at(factors, exp + 1)).cast(AMOUNT)
-    )
+    return F.when(exp.between(0, MAX_EXPONENT), (minor_units(amount) * F.try_element_at(factors, exp + 1)).cast(AMOUNT))
 
 
 def minor_units(amount: Column) -> Column:
@@ -96,7 +94,6 @@ def utc_date(ts: Column) -> Column:
 
 
 # -- entities -----------------------------------------------------------------------------------
-
 
 
 def _r(name: str) -> Column:
@@ -141,9 +138,7 @@ def agent_details(records: DataFrame) -> DataFrame:
 def agent_roles(details: DataFrame) -> DataFrame:
     """One row per (agent, role id) of the agent_details records given (the valid, deduplicated
     ones): agent_id, role_id, plus lineage and the raw role id for the rules."""
-    return details.select(
-        "source_file", "position", "agent_id", F.explode("_role_ids").alias("_role_raw")
-    ).select(
+    return details.select("source_file", "position", "agent_id", F.explode("_role_ids").alias("_role_raw")).select(
         "source_file",
         "position",
         F.to_json(F.struct(F.col("agent_id"), F.col("_role_raw").alias("role_id"))).alias("raw_record"),

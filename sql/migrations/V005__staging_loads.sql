@@ -32,3 +32,10 @@ language sql stable parallel safe
 as $$
     select load_id from ops.staging_loads where flow_run_id = current_setting('app.flow_run_id', true)
 $$;
+
+-- Quarantine rows that count: written by a committed staging load, or by a SQL step (no load).
+-- What a failed or killed load copied before it died stays out of reports until pruned.
+create view ops.quarantine_committed as
+select q.*
+from ops.quarantine as q
+where q.load_id is null or exists (select 1 from ops.staging_loads as l where l.load_id = q.load_id);

@@ -12,8 +12,21 @@ def test_accepts_day_labels(day):
 
 @pytest.mark.parametrize(
     "day",
-    ["", "day1'; drop table core.agents; --", "../etc", "day 1", "x" * 65, "day01", "day0", "Day1", "sync_7",
-     "2026-1-5", "2026-02-30", "20260105", "2026-01-05T00:00"],
+    [
+        "",
+        "day1'; drop table core.agents; --",
+        "../etc",
+        "day 1",
+        "x" * 65,
+        "day01",
+        "day0",
+        "Day1",
+        "sync_7",
+        "2026-1-5",
+        "2026-02-30",
+        "20260105",
+        "2026-01-05T00:00",
+    ],
 )
 def test_rejects_bad_day_labels(day):
     with pytest.raises(InvalidRunContext, match="invalid day label"):

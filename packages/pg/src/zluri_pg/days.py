@@ -36,7 +36,7 @@ def check_database_scheme(url: str, days: Sequence[str]) -> None:
         for day in days:
             try:
                 conn.execute("select ops.check_day_scheme(%s)", [day])
-            except psycopg.errors.UndefinedFunction:
+            except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
                 return
             except psycopg.Error as exc:
                 if exc.sqlstate == _SCHEME_ERROR and exc.diag.message_primary:

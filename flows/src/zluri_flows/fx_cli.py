@@ -92,7 +92,9 @@ def fx_status(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
             age = "" if s["age_days"] is None else str(s["age_days"])
             typer.echo(f"{s['source']:<11} {s['newest_rate_date'] or '-':<11} {age:>10}  {s['path'] or '-'}")
         typer.echo(
-            f"\nruns use {report['ecb_file_in_use']} and the override file; transactions dated after "
+            f"\nruns use {report['ecb_file_in_use']}"
+            + (" and the override file" if report["sources"][2]["path"] else "")
+            + f"; transactions dated after "
             f"{report['transactions_wait_after']} (newest rate {report['newest_rate_date']} + "
             f"{report['max_staleness_days']} days) wait for a rate"
         )

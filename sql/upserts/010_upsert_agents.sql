@@ -38,6 +38,9 @@ from merged;
 
 insert into step_counts select 'read', count(*) from day_agents;
 
+-- Before anything is written: refuse a day that would deactivate far more agents than usual.
+select ops.enforce_mass_change_guard();
+
 with upserted as (
     insert into core.agents as a (
         agent_id, email, name, job_title, status, deactivated, listed, created_at, updated_at,

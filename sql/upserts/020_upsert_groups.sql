@@ -18,6 +18,9 @@ where m.flow_run_id = current_setting('app.flow_run_id') and m.load_id in (selec
 
 insert into step_counts select 'read', count(*) from day_groups;
 
+-- Before anything is written: refuse a day that would remove far more memberships than usual.
+select ops.enforce_mass_change_guard();
+
 with upserted as (
     insert into core.groups as g (
         group_id, name, description, parent_group_id, created_at, updated_at, first_seen_day, last_seen_day)

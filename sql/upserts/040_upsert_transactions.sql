@@ -1,15 +1,31 @@
 -- reads: staging.stg_transactions, staging.stg_input_files, ops.transaction_pipeline_state; writes: core.transactions, ops.transaction_pipeline_state
 -- Last write wins by updated_at: an older version, whenever it arrives, never overwrites a newer one,
--- and an unchanged repeat is skipped. Input already processed (same day, same file checksums) is not
--- processed again.
+-- and an unchanged repeat is skipped. Input already processed (same day, same file checksums, same
+-- rates) is not processed again. The rates are part of the key: transactions that waited for a rate
+-- are staged once it arrives, from the very same files, and must then be loaded.
 create temp table step_counts (metric text not null, n bigint not null) on commit drop;
+select ops.check_day_scheme(current_setting('app.day'));
 
 create temp table run_input on commit drop as
-select coalesce(encode(sha256(convert_to(string_agg(source_file || ':' || sha256, ',' order by source_file), 'UTF8')), 'hex'), 'none') as input_checksum,
-       coalesce(jsonb_agg(jsonb_build_object('file', source_file, 'sha256', sha256, 'records', records)
-                          order by source_file), '[]'::jsonb) as files
-from staging.stg_input_files
-where flow_run_id = current_setting('app.flow_run_id') and entity = 'transactions' and load_id in (select ops.committed_loads());
+with files as (
+    select coalesce(string_agg(source_file || ':' || sha256, ',' order by source_file), 'none') as listed,
+           coalesce(jsonb_agg(jsonb_build_object('file', source_file, 'sha256', sha256, 'records', records)
+                              order by source_file), '[]'::jsonb) as files
+    from staging.stg_input_files
+    where flow_run_id = current_setting('app.flow_run_id') and entity = 'transactions' and load_id in (select ops.committed_loads())
+),
+rates as (
+    select coalesce(string_agg(currency || ':' || rate_date || ':' || usd_per_unit || ':' || source, ','
+                               order by currency, rate_date, source), '') as used
+    from staging.stg_fx_rates
+    where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
+),
+staged as (
+    select count(*) as n from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
+)
+select encode(sha256(convert_to(f.listed || '|staged:' || s.n || '|rates:' || r.used, 'UTF8')), 'hex') as input_checksum,
+       f.files
+from files f, rates r, staged s;
 
 create temp table already_processed on commit drop as
 select exists (

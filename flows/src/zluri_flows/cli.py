@@ -114,12 +114,12 @@ def setup_spark() -> None:
 
 def _check_inputs(days: list[str], input_root: str | None) -> str:
     from zluri_flows import config
+    from zluri_pg import check_days
 
-    for day in days:
-        try:
-            config.validate_day(day)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    try:
+        check_days(days)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     root = config.input_root(input_root)
     for day in days:
         try:
@@ -129,12 +129,16 @@ def _check_inputs(days: list[str], input_root: str | None) -> str:
     return root
 
 
-def _check_database() -> None:
-    from zluri_pg import connect, database_url
+def _check_database(days: list[str] | None = None) -> None:
+    from zluri_pg import DaySchemeError, check_database_scheme, connect, database_url
 
     try:
         connect(database_url()).close()
     except Exception as exc:  # noqa: BLE001 - one clear line for whatever stops us connecting
+        raise UserError(str(exc)) from None
+    try:
+        check_database_scheme(database_url(), days or [])
+    except DaySchemeError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -147,17 +151,25 @@ def _summary(flow_run_ids: list[str]) -> str:
     return render_table(rows)
 
 
-def _run_days(days: list[str], input_root: str | None) -> None:
+def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool = False) -> None:
+    from zluri_flows.config import mass_change_options
     from zluri_flows.flow import zluri_backfill, zluri_day_pipeline
+    from zluri_flows.fx_cli import awaiting_warnings
 
     root = _check_inputs(days, input_root)
-    _check_database()
+    try:
+        mass_change_options(allow_mass_change)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _check_database(days)
     if len(days) == 1:
-        state = zluri_day_pipeline(days[0], root, return_state=True)
+        state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
     else:
-        state = zluri_backfill(days, root, return_state=True)
+        state = zluri_backfill(days, root, allow_mass_change, return_state=True)
     run_ids = _day_run_ids(state.state_details.flow_run_id)
     typer.echo(_summary(run_ids))
+    for line in awaiting_warnings(run_ids):
+        typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
     if not state.is_completed():
         typer.secho(f"FAILED: {state.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
@@ -180,14 +192,19 @@ def _day_run_ids(flow_run_id: Any) -> list[str]:
     return [str(r.id) for r in children] or [str(flow_run_id)]
 
 
+ALLOW_MASS_CHANGE_HELP = ("Let through a day that would deactivate or remove far more than usual "
+                          "(the metrics row notes it).")
+
+
 @app.command("run")
 @guarded
 def run(
     day: str = typer.Option(..., "--day", help="Day label: reads <input>/sync-<day>/."),
     input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
+    allow_mass_change: bool = typer.Option(False, "--allow-mass-change", help=ALLOW_MASS_CHANGE_HELP),
 ) -> None:
     """Run the day pipeline for one day; exit 0 only if every task succeeded."""
-    _run_days([day], input_root)
+    _run_days([day], input_root, allow_mass_change)
 
 
 @app.command("backfill")
@@ -195,9 +212,10 @@ def run(
 def backfill(
     days: list[str] = typer.Argument(..., help="Days in the order to run them."),
     input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
+    allow_mass_change: bool = typer.Option(False, "--allow-mass-change", help=ALLOW_MASS_CHANGE_HELP),
 ) -> None:
     """Run days in the given order, stopping at the first failure."""
-    _run_days(days, input_root)
+    _run_days(days, input_root, allow_mass_change)
 
 
 @app.command("generate")
@@ -244,3 +262,12 @@ def demo(
     _run_days(days, str(input_root.resolve()))
     typer.echo("\nlook further:\n  zluri metrics            # every metrics row\n"
                "  prefect server start     # then open http://127.0.0.1:4200 for the runs and artifacts")
+
+
+def _register_commands() -> None:
+    from zluri_flows.fx_cli import register
+
+    register(app)
+
+
+_register_commands()

@@ -16,17 +16,21 @@ STAGE_DEPENDENCIES: dict[str, list[str]] = {
 }
 
 # step -> (staged entities it reads, upsert steps that must have committed first)
+# The guard runs once the help-desk entities are staged and before any upsert, so a refused day
+# (mass change, wrong day-label scheme) writes nothing at all to the core tables.
+GUARD = "005_check_mass_change"
 UPSERT_DEPENDENCIES: dict[str, tuple[list[str], list[str]]] = {
-    "010_upsert_agents": (["agents", "agent_details"], []),
-    "015_upsert_roles": (["roles"], []),
+    GUARD: (["agents", "agent_details", "admin_groups"], []),
+    "010_upsert_agents": (["agents", "agent_details"], [GUARD]),
+    "015_upsert_roles": (["roles"], [GUARD]),
     "017_upsert_agent_roles": (["agent_details"], ["010_upsert_agents", "015_upsert_roles"]),
     "020_upsert_groups": (["admin_groups"], ["010_upsert_agents"]),
     # Group status needs final agent statuses and memberships.
     "030_update_group_status": ([], ["010_upsert_agents", "020_upsert_groups"]),
-    "035_upsert_fx_rates": (["transactions"], []),
+    "035_upsert_fx_rates": (["transactions"], [GUARD]),
     "040_upsert_transactions": (["transactions"], ["035_upsert_fx_rates"]),
-    "050_upsert_budgets": (["budgets"], []),
-    "060_upsert_cards": (["cards"], []),
+    "050_upsert_budgets": (["budgets"], [GUARD]),
+    "060_upsert_cards": (["cards"], [GUARD]),
 }
 
 

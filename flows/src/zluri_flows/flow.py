@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from zluri_flows import config
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
 from zluri_flows.tasks import migrate_task, publish_task, stage_task, upsert_task
-from zluri_pg import database_url
+from zluri_pg import check_database_scheme, check_days, database_url
 
 
 class PipelineFailed(RuntimeError):
@@ -48,15 +48,18 @@ def _outcome(future: PrefectFuture) -> tuple[str, str | None]:
 
 
 @flow(name="zluri_day_pipeline", task_runner=ThreadPoolTaskRunner(max_workers=3))
-def zluri_day_pipeline(day: str, input_root: str | None = None) -> dict[str, Any]:
-    """Stage one feed day with Spark, upsert the core tables, publish metrics and the DQ report."""
+def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_change: bool = False) -> dict[str, Any]:
+    """Stage one feed day with Spark, upsert the core tables, publish metrics and the DQ report.
+    ``allow_mass_change`` lets through a day the guard would refuse (see 005_check_mass_change)."""
     logger = get_run_logger()
     config.validate_day(day)
+    options = config.mass_change_options(allow_mass_change)
     root = config.input_root(input_root)
     config.check_day_folder(root, day)
     url = database_url()
     home = str(config.zluri_home())
     migrate_task(url)
+    check_database_scheme(url, [day])
 
     futures: dict[str, PrefectFuture] = {}
     with spark_for_run() as spark:
@@ -64,8 +67,8 @@ def zluri_day_pipeline(day: str, input_root: str | None = None) -> dict[str, Any
             futures[stage_task_name(entity)] = stage_task.submit(
                 spark, entity, day, root, url, home, wait_for=[futures[stage_task_name(n)] for n in needs])
         for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
-            futures[step] = upsert_task.submit(
-                step, day, url, wait_for=[futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps])
+            needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
+            futures[step] = upsert_task.submit(step, day, url, options, wait_for=needs)
         for future in futures.values():
             future.wait()
     report = publish_task(day, str(flow_run.id), url)
@@ -84,14 +87,15 @@ def zluri_day_pipeline(day: str, input_root: str | None = None) -> dict[str, Any
 
 
 @flow(name="zluri_backfill")
-def zluri_backfill(days: list[str], input_root: str | None = None) -> list[dict[str, Any]]:
+def zluri_backfill(days: list[str], input_root: str | None = None,
+                   allow_mass_change: bool = False) -> list[dict[str, Any]]:
     """Run days in the given order as subflows, stopping at the first failure."""
-    for day in days:
-        config.validate_day(day)
+    check_days(days)
+    config.mass_change_options(allow_mass_change)
     results = []
     with spark_for_run():
         for index, day in enumerate(days):
-            state = zluri_day_pipeline(day, input_root, return_state=True)
+            state = zluri_day_pipeline(day, input_root, allow_mass_change, return_state=True)
             if not state.is_completed():
                 skipped = ", ".join(days[index + 1:]) or "none"
                 raise PipelineFailed(f"backfill stopped at {day}: {state.message}\nnot run: {skipped}")

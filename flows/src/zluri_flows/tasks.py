@@ -12,11 +12,12 @@ from prefect.tasks import exponential_backoff
 
 from zluri_flows.failures import failure_recorded, is_transient
 from zluri_pg import RunContext, migrate, run_step
+from zluri_staging.fx import awaiting_summary
 from zluri_staging.stage import stage_entity
 
 
-def _context(day: str, task_name: str) -> RunContext:
-    return RunContext(flow_run_id=str(flow_run.id), day=day, task_name=task_name)
+def _context(day: str, task_name: str, options: dict[str, str] | None = None) -> RunContext:
+    return RunContext(flow_run_id=str(flow_run.id), day=day, task_name=task_name, options=options or {})
 
 
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -47,15 +48,23 @@ def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url:
                               database_url=database_url, home=home)
     get_run_logger().info("staged %s: read %s, loaded %s, quarantined %s, duplicates %s", entity, result.read,
                           result.loaded, result.quarantined, result.duplicates)
+    awaiting, newest = awaiting_summary(result.quarantine_reasons)
+    if awaiting:
+        warning = (f"{awaiting} transactions await an FX rate (newest rate {newest}); kept as retriable: "
+                   "zluri fx update, then zluri reprocess --reason fx")
+        get_run_logger().warning("%s", warning)
+        result.warnings.append(warning)
     return asdict(result)
 
 
 @task(name="upsert", task_run_name="{step}", **RETRYING)
-def upsert_task(step: str, day: str, database_url: str) -> dict[str, Any]:
-    row = run_step(step, _context(day, step.split("_", 1)[1]), database_url)
+def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] | None = None) -> dict[str, Any]:
+    row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url)
     get_run_logger().info("%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s", step,
                           row["rows_inserted"], row["rows_updated"], row["rows_deleted"], row["rows_skipped"],
                           row["rows_quarantined"])
+    if row.get("note"):
+        get_run_logger().warning("%s: %s", step, row["note"])
     return {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,9 +124,9 @@ def test_no_rate_beyond_the_staleness_window():
 
 
 def test_settings_from_env(override_file):
-    assert FxSettings.from_env({}) == FxSettings(None, 7)
-    env = {"ZLURI_FX_RATES_FILE": str(override_file), "ZLURI_FX_MAX_STALENESS_DAYS": "3"}
-    assert FxSettings.from_env(env) == FxSettings(override_file, 3)
+    assert FxSettings.from_env({}) == FxSettings(None, 7, Path(".zluri").resolve())
+    env = {"ZLURI_FX_RATES_FILE": str(override_file), "ZLURI_FX_MAX_STALENESS_DAYS": "3", "ZLURI_HOME": "/srv/z"}
+    assert FxSettings.from_env(env) == FxSettings(override_file, 3, Path("/srv/z"))
     with pytest.raises(FileNotFoundError, match="ZLURI_FX_RATES_FILE"):
         FxSettings.from_env({"ZLURI_FX_RATES_FILE": str(override_file) + ".missing"})
     with pytest.raises(ValueError, match="whole number"):

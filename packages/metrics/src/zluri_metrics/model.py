@@ -27,6 +27,8 @@ class MetricsRow:
     error_message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Why a successful step did something unusual (a mass change let through, a revised FX rate).
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ("success", "failure"):

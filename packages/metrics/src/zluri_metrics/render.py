@@ -23,7 +23,7 @@ def _cells(row: MetricsRow) -> tuple[str, ...]:
         str(row.rows_quarantined),
         f"{row.duration_seconds:.2f}",
         row.flow_run_id[:8],
-        (row.error_message or "").splitlines()[0][:60] if row.error_message else "",
+        (row.error_message or "").splitlines()[0][:60] if row.error_message else (row.note or "")[:100],
     )
 
 

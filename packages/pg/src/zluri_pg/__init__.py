@@ -3,6 +3,7 @@ migrations and advisory locks."""
 
 from zluri_pg.context import RunContext
 from zluri_pg.database import connect, database_url, mask_url
+from zluri_pg.days import DaySchemeError, check_database_scheme, check_days
 from zluri_pg.locks import advisory_xact_lock
 from zluri_pg.migrations import migrate
 from zluri_pg.paths import sql_dir
@@ -10,9 +11,12 @@ from zluri_pg.runner import SqlFileError, run_sql_file
 from zluri_pg.steps import run_step, step_path
 
 __all__ = [
+    "DaySchemeError",
     "RunContext",
     "SqlFileError",
     "advisory_xact_lock",
+    "check_database_scheme",
+    "check_days",
     "connect",
     "database_url",
     "mask_url",

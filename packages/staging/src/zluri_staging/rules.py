@@ -299,7 +299,21 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
         typed(ccy.exchangeRate, F.col("feed_exchange_rate"), "feed_exchange_rate", "numeric"),
         Rule(
             "fx_rate_available",
-            F.concat(F.lit("no FX rate for "), code, F.lit(" on "), utc_date(F.col("occurred_at")).cast("string")),
+            # A rate not published yet is retriable: its own reason, recognised by its prefix.
+            F.when(
+                F.col("fx_source") == fx.SOURCE_AWAITING,
+                F.concat(
+                    F.lit(fx.AWAITING_PREFIX + " "),
+                    code,
+                    F.lit(" on "),
+                    utc_date(F.col("occurred_at")).cast("string"),
+                    F.lit(" (newest rate "),
+                    F.col("fx_rate_date").cast("string"),
+                    F.lit(")"),
+                ),
+            ).otherwise(
+                F.concat(F.lit("no FX rate for "), code, F.lit(" on "), utc_date(F.col("occurred_at")).cast("string"))
+            ),
             ~convertible | F.col("fx_rate").isNotNull(),
         ),
         Rule(

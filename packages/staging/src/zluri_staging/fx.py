@@ -149,6 +149,11 @@ def _ecb_quotes() -> dict[str, dict[date, str]]:
     return quotes
 
 
+def newest_published_date() -> date | None:
+    """The newest date of the bundled ECB history (how current the held rates are)."""
+    return max(_ecb_quotes().get(BASE_CURRENCY, {}), default=None)
+
+
 def _quantize(rate: Decimal) -> Decimal:
     return rate.quantize(RATE_SCALE, context=_RATE_CONTEXT)
 

@@ -29,12 +29,13 @@ def prefect():
 @pytest.fixture(scope="module")
 def runs(pg_server_url, template_url, spark, prefect, tmp_path_factory):
     """Day 1 (clean) and day 2 (cards COPY rejected) in a database and home of their own."""
-    from conftest import TEMPLATE_DB
     from zluri_flows.flow import zluri_day_pipeline
+
+    template = psycopg.conninfo.conninfo_to_dict(template_url)["dbname"]
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f"create database {name} template {TEMPLATE_DB}")
+        conn.execute(f"create database {name} template {template}")
     url = psycopg.conninfo.make_conninfo(pg_server_url, dbname=name)
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as env:
@@ -73,6 +74,23 @@ def test_a_failed_cards_copy_fails_the_flow_and_the_summary_names_cards(runs):
     assert summary["entities"]["agents"]["loaded"] > 0
     page = (_run_folder(runs["home"], "day2", day2) / "index.html").read_text()
     assert "The run failed." in page and "stage_cards" in page and "cards_rejected" in page
+    assert _artifact_markdown(day2, "dq-day2").startswith("# Day day2: FAILED")
+    assert "**failed: stage_cards** (entity cards)" in _artifact_markdown(day2, "dq-day2")
+
+
+def _artifact_markdown(state, key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+            )
+        )
+    assert len(found) == 1
+    return str(found[0].data)
 
 
 def test_a_clean_run_summary_has_day_durations_inputs_and_step_results(runs):

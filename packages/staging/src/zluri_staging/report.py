@@ -592,9 +592,17 @@ def _svg(figure: Any) -> str:
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
 
 
-def _plot(title: str, days: Sequence[str], series: Mapping[str, Sequence[float | None]], ylabel: str,
-          flagged: Mapping[str, set[str]] | None = None) -> str:  # fmt: skip
+def _plot(
+    title: str,
+    days: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    ylabel: str,
+    flagged: Mapping[str, set[str]] | None = None,
+    *,
+    integer: bool = False,
+) -> str:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7.2, 2.9), dpi=72)
     axes = figure.subplots()
@@ -613,6 +621,11 @@ def _plot(title: str, days: Sequence[str], series: Mapping[str, Sequence[float |
     axes.set_ylabel(ylabel, fontsize=9)
     axes.set_xticks(x, list(days), fontsize=8, rotation=30 if len(days) > 8 else 0)
     axes.tick_params(axis="y", labelsize=8)
+    if integer:
+        # Row counts from zero: a steady feed reads as a flat line, not as noise around a value.
+        highest = max((v for values in series.values() for v in values if v is not None), default=0)
+        axes.set_ylim(bottom=0, top=highest * 1.12 + 1)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(True, alpha=0.3)
     if len(series) > 1:
         axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
@@ -683,8 +696,13 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
         for a in anomalies:
             (flagged_loaded if a.measure == "loaded" else flagged_rate).setdefault(a.entity, set()).add(a.day)
 
+        def counted(run: Mapping[str, Any], entity: str) -> Mapping[str, Any] | None:
+            # A failed or skipped entity has no counts: a gap in its line, not a drop to zero.
+            e = run["entities"].get(entity)
+            return e if e is not None and e.get("status") not in ("failed", "not run") else None
+
         def values(entity: str, key: str) -> list[float | None]:
-            return [r["entities"][entity][key] if entity in r["entities"] else None for r in per_day]
+            return [e[key] if (e := counted(r, entity)) is not None else None for r in per_day]
 
         plots = []
         for entity in entities:
@@ -695,13 +713,19 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
                     {"read": values(entity, "read"), "loaded": values(entity, "loaded")},
                     "rows",
                     {"loaded": flagged_loaded.get(entity, set())},
+                    integer=True,
                 )  # fmt: skip
             )
-        rates = {e: [_rate(r["entities"][e]) if e in r["entities"] else None for r in per_day] for e in entities}
+        rates = {e: [_rate(c) if (c := counted(r, e)) is not None else None for r in per_day] for e in entities}
         plots.append(_plot("Quarantine rate per entity", days, rates, "% of records read", flagged_rate))
         task_names = sorted({t["name"] for r in per_day for t in r.get("tasks", [])})
         durations = {
-            name: [next((t["seconds"] for t in r.get("tasks", []) if t["name"] == name), None) for r in per_day]
+            name: [
+                next(
+                    (t["seconds"] for t in r.get("tasks", []) if t["name"] == name and t["outcome"] != "not run"), None
+                )
+                for r in per_day
+            ]
             for name in task_names
         }
         plots.append(_plot("Task durations", days, durations, "seconds"))

@@ -22,7 +22,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 def prefect():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 

@@ -250,7 +250,9 @@ def test_status_shows_days_runs_quarantine_fx_database_and_disk(runs):
     assert "stage_cards" in state["runs"][1]["failed"]
     assert state["quarantine"] and all(q["count"] > 0 for q in state["quarantine"])
     assert state["fx"]["newest_rate_date"] and state["fx"]["days_old"] >= 0
-    assert state["home_bytes"] > 0 and state["database"].startswith("postgresql://")
+    from zluri_pg import mask_url
+
+    assert state["home_bytes"] > 0 and state["database"] == mask_url(runs["url"])
     text = _zluri(runs, "status")
     assert text.exit_code == 0 and "newest applied day per table family" in text.output
 

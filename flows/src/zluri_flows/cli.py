@@ -50,10 +50,26 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs.")) -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        names = ("zluri-flows", "zluri-staging", "zluri-pg", "zluri-metrics")
+        typer.echo("zluri " + version("zluri-flows") + " (" + ", ".join(f"{n} {version(n)}" for n in names[1:]) + ")")
+        raise typer.Exit()
+
+
+@app.callback(epilog="Exit codes: 0 success, 1 a task or check failed, 2 usage or input error.")
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the versions of the zluri packages and exit."),
+) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
+    # Library loggers that set their own level (Prefect's) must not reach the terminal through root.
+    for handler in logging.root.handlers:
+        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 @db_app.command("migrate")
@@ -90,26 +106,31 @@ def db_stop() -> None:
 @guarded
 def metrics(
     day: str | None = typer.Option(None, "--day", help="Only this day."),
-    flow_run: str | None = typer.Option(None, "--flow-run", help="Only this flow run id."),
+    flow_run: str | None = typer.Option(None, "--flow-run", help="Only this flow run (id or its first 8 chars)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:
     """Print ops.pipeline_metrics as a table."""
+    from zluri_flows.opscli import _resolve, print_json
     from zluri_metrics import read_rows, render_table
     from zluri_pg import connect
 
     with connect() as conn:
-        typer.echo(render_table(read_rows(conn, day=day, flow_run_id=flow_run)))
+        rows = read_rows(conn, day=day, flow_run_id=_resolve(conn, flow_run, UserError))
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+    else:
+        typer.echo(render_table(rows))
 
 
 @app.command("setup-spark")
 @guarded
 def setup_spark() -> None:
-    """Start Spark once with Delta so its jars are resolved and cached before any run."""
-    from zluri_staging.spark import build_spark
+    """Resolve Delta Lake's jars once into $ZLURI_HOME/jars, so runs start from local files."""
+    from zluri_flows.config import zluri_home
+    from zluri_staging.spark import resolve_delta_jars
 
-    spark = build_spark("local[1]", "zluri-setup")
-    version = spark.version
-    spark.stop()
-    typer.echo(f"Spark {version} with Delta Lake is ready")
+    jars = resolve_delta_jars(zluri_home() / "jars")
+    typer.echo(f"Delta Lake jars ready in {zluri_home() / 'jars'}: {', '.join(j.name for j in jars)}")
 
 
 def _check_inputs(days: list[str], input_root: str | None) -> str:
@@ -162,20 +183,24 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
     except ValueError as exc:
         raise UserError(str(exc)) from None
     _check_database(days)
-    if len(days) == 1:
-        state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
-    else:
-        state = zluri_backfill(days, root, allow_mass_change, return_state=True)
+    from zluri_flows.config import zluri_home
+    from zluri_flows.console import progress_console, run_summaries, verdict
+
+    with progress_console():
+        if len(days) == 1:
+            state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
+        else:
+            state = zluri_backfill(days, root, allow_mass_change, return_state=True)
     run_ids = _day_run_ids(state.state_details.flow_run_id)
-    typer.echo(_summary(run_ids))
+    typer.echo("\n" + _summary(run_ids))
     for line in awaiting_warnings(run_ids):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
+    reports = zluri_home() / "reports"
+    typer.echo(f"\nreports: {reports / 'index.html'} (zluri report --open)")
+    typer.echo(verdict(run_summaries(reports, run_ids)))
     if not state.is_completed():
         typer.secho(f"FAILED: {state.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
-    from zluri_flows.config import zluri_home
-
-    typer.echo(f"\nall tasks succeeded; DQ reports under {zluri_home() / 'reports'}")
 
 
 def _day_run_ids(flow_run_id: Any) -> list[str]:
@@ -244,6 +269,11 @@ def bench(ctx: typer.Context) -> None:
     from zluri_flows.bench import main as bench_main
 
     raise typer.Exit(code=bench_main(list(ctx.args)))
+
+
+from zluri_flows.opscli import register as _register_operating_commands  # noqa: E402 - needs the app above
+
+_register_operating_commands(app)
 
 
 @app.command("demo")

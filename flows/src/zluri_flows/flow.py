@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -12,6 +13,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from zluri_flows import config
+from zluri_flows.console import progress_log
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
 from zluri_flows.tasks import migrate_task, publish_task, stage_task, upsert_task
 from zluri_pg import check_database_scheme, check_days, database_url
@@ -32,7 +34,7 @@ def spark_for_run() -> Iterator[Any]:
     if active is not None:
         yield active
         return
-    spark = build_spark()
+    spark = build_spark(jars_dir=config.zluri_home() / "jars")
     try:
         yield spark
     finally:
@@ -58,6 +60,8 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
     config.check_day_folder(root, day)
     url = database_url()
     home = str(config.zluri_home())
+    started_at = datetime.now(UTC)
+    progress_log.info("day %s: run %s started (input %s)", day, str(flow_run.id)[:8], root)
     migrate_task(url)
     check_database_scheme(url, [day])
 
@@ -71,9 +75,10 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
             futures[step] = upsert_task.submit(step, day, url, options, wait_for=needs)
         for future in futures.values():
             future.wait()
-    report = publish_task(day, str(flow_run.id), url)
-
     outcomes = {name: _outcome(f) for name, f in futures.items()}
+    # The report is written whatever happened, and says the run failed if any task did.
+    report = publish_task(day, str(flow_run.id), url, outcomes, started_at, root)
+
     failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
     not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
     if failed:

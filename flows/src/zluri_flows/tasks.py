@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -10,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
+from zluri_flows.console import task_hook
 from zluri_flows.failures import failure_recorded, is_transient
 from zluri_pg import RunContext, migrate, run_step
 from zluri_staging.fx import awaiting_summary
@@ -29,18 +31,22 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 # Transient failures (lost connection, lock timeout, serialization) retry with backoff; data errors do not.
+# One console line per task (zluri_flows.console) instead of Prefect's unnamed state lines.
+HOOKS = {"on_running": [task_hook("running")], "on_completion": [task_hook("success")],
+         "on_failure": [task_hook("failure")]}
+
 RETRYING = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_jitter_factor": 0.5,
             "retry_condition_fn": _retry_transient, "cache_policy": NO_CACHE}
 
 
-@task(name="migrate", **RETRYING)
+@task(name="migrate", task_run_name="migrate", **RETRYING, **HOOKS)
 def migrate_task(database_url: str) -> list[str]:
     applied = [m.path.name for m in migrate(database_url)]
     get_run_logger().info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
     return applied
 
 
-@task(name="stage", task_run_name="stage_{entity}", **RETRYING)
+@task(name="stage", task_run_name="stage_{entity}", **RETRYING, **HOOKS)
 def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str) -> dict[str, Any]:
     ctx = _context(day, f"stage_{entity}")
     with failure_recorded(ctx, f"staging.stg_{entity}", database_url):
@@ -57,7 +63,7 @@ def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url:
     return asdict(result)
 
 
-@task(name="upsert", task_run_name="{step}", **RETRYING)
+@task(name="upsert", task_run_name="{step}", **RETRYING, **HOOKS)
 def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url)
     get_run_logger().info("%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s", step,
@@ -70,9 +76,10 @@ def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] 
 
 
 
-@task(name="publish_report", cache_policy=NO_CACHE)
-def publish_task(day: str, flow_run_id: str, database_url: str) -> str:
-    """DQ report (summary.json + Data Docs) and the run's artifacts: metrics table and DQ summary."""
+@task(name="publish_report", task_run_name="publish_report", cache_policy=NO_CACHE, **HOOKS)
+def publish_task(day: str, flow_run_id: str, database_url: str, outcomes: dict[str, tuple[str, str | None]],
+                 started_at: datetime, input_root: str) -> str:
+    """The run report (summary.json, run page), the history page and the run's Prefect artifacts."""
     from zluri_flows.report import publish
 
-    return str(publish(day, flow_run_id, database_url))
+    return str(publish(day, flow_run_id, database_url, outcomes, started_at=started_at, input_root=input_root))

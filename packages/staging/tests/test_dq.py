@@ -1,4 +1,4 @@
-"""Data-quality suites on small inline frames, and the run report they feed.
+"""Data-quality suites on small inline frames, and the entity reports they feed.
 
 Every `validate` is a handful of Spark jobs, so each frame is validated once (module fixtures) and
 several tests read the same outcome.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -170,63 +169,21 @@ def test_entity_dq_round_trips_through_json(transactions_dq):
         dq.raise_on_critical(again)
 
 
-def test_write_report_summarises_the_run_and_links_every_validation_page(
-    tmp_path, clean, transactions_dq, memberships_dq, empty_cwd
-):
-    report_dir = tmp_path / "day1" / "flow-run-1"
-    agents = dq.EntityReport("agents", 3, 2, 1, 0, 2, {"invalid agent id": 1}, [], clean["agents"])
-    dq.write_entity_report(report_dir, agents)
-    dq.write_entity_report(report_dir, dq.EntityReport("cards", 2, 2, 0, 0, 2, dq=clean["cards"]))
-    # memberships are staged (and validated) from admin_groups
-    dq.write_entity_report(report_dir, dq.EntityReport("admin_groups", 4, 4, 0, 1, 3, derived_dq=[memberships_dq]))
-    transactions = dq.EntityReport(
-        "transactions", 6, 5, 1, 1, 4, {"unknown currency": 1}, ["fx: 1 disagreement"], transactions_dq
-    )
-    summary_path = dq.write_report(report_dir, [transactions])
+def test_every_expectation_reports_what_it_observed_passed_or_not(clean, transactions_dq):
+    # SUMMARY result format: counts for passing expectations too, so the run page can show them.
+    unique = next(o for o in clean["cards"].outcomes if o.expectation == "expect_column_values_to_be_unique(card_id)")
+    assert (unique.success, unique.element_count, unique.unexpected_count) == (True, 2, 0)
+    assert unique.observed() == "0 of 2 rows unexpected (0.0%)"
+    unknown_type = next(o for o in transactions_dq.outcomes if o.expectation.endswith("(transaction_type)"))
+    assert (unknown_type.success, unknown_type.unexpected_count, unknown_type.sample) == (
+        False, 1, ["REFUNDED_MAYBE"])  # fmt: skip
+    assert unknown_type.observed() == "1 of 4 rows unexpected (25.0%)"
 
-    assert summary_path == report_dir / "summary.json"
-    summary = json.loads(summary_path.read_text())
-    assert (summary["run_name"], summary["success"]) == ("flow-run-1", False)
-    entities = summary["entities"]
-    assert sorted(entities) == ["admin_groups", "agents", "cards", "transactions"]
-    counts = ("read", "valid", "quarantined", "duplicates", "loaded", "reconciled")
-    assert [entities["agents"][k] for k in counts] == [3, 2, 1, 0, 2, True]
-    assert [entities["transactions"][k] for k in counts] == [6, 5, 1, 1, 4, True]
-    assert entities["agents"]["quarantine_reasons"] == {"invalid agent id": 1}
-    expectations = {e: (v["expectations_passed"], v["expectations_failed"]) for e, v in entities.items()}
-    assert expectations == {"agents": (4, 0), "cards": (6, 0), "admin_groups": (1, 2), "transactions": (2, 4)}
-    assert entities["transactions"]["warnings"] == ["fx: 1 disagreement", *transactions_dq.warnings]
-    assert entities["transactions"]["critical_failures"] == [
-        ["transactions", "expect_column_values_to_be_unique(transaction_id)", ["t2"]]
-    ]
-    assert [f[:2] for f in entities["admin_groups"]["critical_failures"]] == [
-        ["group_memberships", "expect_column_values_to_not_be_null(agent_id)"],
-        ["group_memberships", "expect_compound_columns_to_be_unique(group_id, agent_id)"],
-    ]
-    assert summary["totals"] == {
-        "read": 15, "valid": 13, "quarantined": 2, "duplicates": 2, "loaded": 11,
-        "expectations_passed": 13, "expectations_failed": 6, "warnings": 4,
-    }  # fmt: skip
 
-    index = (report_dir / "index.html").read_text()
-    linked = set(re.findall(r'href="(validations/[^"]+)"', index))  # plain links, readable offline
-    assert set(re.findall(r"'_table_row_link_path': '(validations/[^']+)'", index)) == linked  # GX's own table
-    pages = {e: v["validation_pages"] for e, v in entities.items()}
-    assert {e: sorted(p) for e, p in pages.items()} == {
-        "agents": ["agents"],
-        "cards": ["cards"],
-        "admin_groups": ["group_memberships"],
-        "transactions": ["transactions"],
-    }
-    assert linked == {page for p in pages.values() for page in p.values()}
-    for page in linked:
-        assert (report_dir / page).is_file()
-    transactions_page = (report_dir / pages["transactions"]["transactions"]).read_text()
-    assert "REFUNDED_MAYBE" in transactions_page and "c-ghost" in transactions_page
+def test_entity_reports_round_trip_through_the_report_folder(tmp_path, clean, memberships_dq, empty_cwd):
+    agents = dq.EntityReport("agents", 3, 2, 1, 0, 2, {"invalid agent id": 1}, ["a warning"], clean["agents"])
+    groups = dq.EntityReport("admin_groups", 4, 4, 0, 1, 3, derived_dq=[memberships_dq])
+    for report in (agents, groups):
+        dq.write_entity_report(tmp_path, report)
+    assert dq.read_entity_reports(tmp_path) == [groups, agents]
     assert list(empty_cwd.iterdir()) == []
-
-    # The last task may run it again (a retry): same pages, nothing stale left behind.
-    dq.write_report(report_dir)
-    index = (report_dir / "index.html").read_text()
-    assert set(re.findall(r'href="(validations/[^"]+)"', index)) == linked
-    assert {p.relative_to(report_dir).as_posix() for p in report_dir.glob("validations/**/*.html")} == linked

@@ -3,19 +3,18 @@
 Each entity has a lean suite: its key columns not null and unique are CRITICAL (the staging step
 fails with `CriticalExpectationFailed`); everything else (value sets, formats, referential
 coverage) is a WARNING that lands in the run report. `validate` runs a suite on a Spark frame;
-`write_entity_report` / `write_report` turn the per-entity outcomes of a run into
-``<report_dir>/summary.json`` and GX Data Docs (``<report_dir>/index.html``).
+`write_entity_report` keeps an entity's counts and outcomes in ``<report_dir>/entities/`` for the
+run report (`zluri_staging.report`), the one writer of ``summary.json`` and the run page.
 
 GX is slow to import and its data context is not built for concurrent use, so one in-memory
 context per process holds the Spark data source, and every GX call runs under one lock. Staging
 tasks of a run may call `validate` from different threads, or even processes, so results travel
-through files under ``<report_dir>/entities/`` and the Data Docs are built once, from those files,
-in a throwaway context whose only site is the report directory. Nothing is written elsewhere.
+through files under ``<report_dir>/entities/``. GX's own Data Docs are not built: they load their
+styles and scripts from public CDNs and show nothing offline.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import threading
@@ -49,9 +48,9 @@ __all__ = [
     "raise_on_critical",
     "suite_for",
     "validate",
+    "read_entity_reports",
     "with_unknown_references",
     "write_entity_report",
-    "write_report",
 ]
 
 CRITICAL = "critical"
@@ -70,8 +69,9 @@ LAST_FOUR = r"^[0-9]{4}$"
 _ALIASES = {"admin_groups": "groups"}
 
 # Enough sample values to recognise a problem; GX collects them with one `limit` query each.
+# SUMMARY (not BOOLEAN_ONLY) so the report shows every expectation's observed counts, passed or not.
 SAMPLE_SIZE = 10
-_RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
 
 _SITE_NAME = "zluri_dq"
 _UNKNOWN_PREFIX = "unknown_"
@@ -233,6 +233,17 @@ class ExpectationOutcome:
     sample: list[Any] = field(default_factory=list)
     problem: str = ""  # "share a transaction_id with another row"
     error: str | None = None  # the exception GX caught, if the expectation could not run
+    unexpected_percent: float | None = None
+    observed_value: Any = None  # aggregate expectations report a value instead of counts
+
+    def observed(self) -> str:
+        """What GX measured, in words: '0 of 120 rows (0.0%)' or the aggregate's value."""
+        if self.error:
+            return f"could not run: {self.error}"
+        if self.unexpected_count is not None:
+            share = f" ({self.unexpected_percent:.1f}%)" if self.unexpected_percent is not None else ""
+            return f"{self.unexpected_count} of {self.element_count} rows unexpected{share}"
+        return "" if self.observed_value is None else str(self.observed_value)
 
     def describe(self) -> str:
         if self.error:
@@ -422,38 +433,12 @@ def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] 
     try:
         with _LOCK:
             batch = _batch_definition(suite_name, frame.sparkSession).get_batch(batch_parameters={"dataframe": frame})
-            result = _validate_two_pass(batch, suite)
+            result = batch.validate(suite, result_format=_RESULT_FORMAT)
     finally:
         if persisted:
             frame.unpersist()
     result.meta["validation_time"] = datetime.now(UTC).isoformat()
     return _summarise(entity, result, round(time.perf_counter() - started, 3))
-
-
-def _validate_two_pass(batch: Any, suite: Any) -> Any:
-    """Pass/fail of every expectation first, then counts and samples of the failed ones only.
-
-    Samples cost one Spark query per expectation even when nothing is wrong; on clean data (the
-    usual case) this halves the jobs.
-    """
-    gx = _gx()
-    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-    failed = [i for i, r in enumerate(result.results) if not r.success]
-    if failed:
-        details = gx.ExpectationSuite(name=suite.name)
-        for i in failed:
-            details.add_expectation_configuration(result.results[i].expectation_config)
-        detailed = {
-            _identity(r.expectation_config): r for r in batch.validate(details, result_format=_RESULT_FORMAT).results
-        }
-        for i in failed:
-            result.results[i] = detailed.get(_identity(result.results[i].expectation_config), result.results[i])
-    return result
-
-
-def _identity(config: Any) -> str:
-    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-    return json.dumps([config.type, kwargs], sort_keys=True, default=str)
 
 
 def _summarise(entity: str, result: ExpectationSuiteValidationResult, seconds: float) -> EntityDQ:
@@ -487,7 +472,13 @@ def _outcome(result: Any) -> ExpectationOutcome:
         sample=_sample(details.get("partial_unexpected_list") or []),
         problem=(config.meta or {}).get("problem", "fail the expectation"),
         error=error,
+        unexpected_percent=_percent(details.get("unexpected_percent")),
+        observed_value=json.loads(json.dumps(details.get("observed_value"), default=str)),
     )
+
+
+def _percent(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
 
 
 def _sample(values: list[Any]) -> list[Any]:
@@ -573,169 +564,15 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def write_entity_report(report_dir: Path, report: EntityReport) -> Path:
-    """Write ``entities/<entity>.json`` and, beside it, the GX results the Data Docs render."""
-    directory = _entities_dir(report_dir)
-    path = directory / f"{report.entity}.json"
-    results = [
-        {"entity": d.entity, "result": d.gx_result.to_json_dict()}
-        for d in report.validations
-        if d.gx_result is not None
-    ]
-    _write_json(directory / f"{report.entity}.gx.json", results)
+    """Write ``entities/<entity>.json``, which the run report (`zluri_staging.report`) merges."""
+    path = _entities_dir(report_dir) / f"{report.entity}.json"
     _write_json(path, report.to_dict())
     return path
 
 
-def _read_entity_reports(report_dir: Path) -> list[tuple[EntityReport, list[dict]]]:
-    found = []
-    for path in sorted(_entities_dir(report_dir).glob("*.json")):
-        if path.name.endswith(".gx.json"):
-            continue
-        report = EntityReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        gx_path = path.with_name(f"{path.stem}.gx.json")
-        results = json.loads(gx_path.read_text(encoding="utf-8")) if gx_path.exists() else []
-        found.append((report, results))
-    return found
-
-
-def write_report(
-    report_dir: Path, entities: Iterable[EntityReport] | None = None, *, run_name: str | None = None
-) -> Path:
-    """Merge the run's entity reports into ``summary.json`` and build the Data Docs; return summary.json.
-
-    `entities`, if given, are written first (as `write_entity_report` does); then every entity
-    file under ``report_dir/entities/`` is merged, so the flow's last task can call this once.
-    ``report_dir/index.html`` links each validation's page; `run_name` (default: the report
-    directory's name, i.e. the flow run id) labels them.
-    """
-    report_dir = Path(report_dir).absolute()  # GX resolves a relative site directory elsewhere
-    for report in entities or ():
-        write_entity_report(report_dir, report)
-    run_name = run_name or report_dir.name
-    found = _read_entity_reports(report_dir)
-    with _LOCK:
-        pages = _build_data_docs(report_dir, run_name, [r for _, results in found for r in results])
-    summary = _summary(report_dir, run_name, [report for report, _ in found], pages)
-    _add_run_table(report_dir / "index.html", summary)
-    path = report_dir / "summary.json"
-    _write_json(path, summary)
-    return path
-
-
-def _add_run_table(index: Path, summary: Mapping[str, Any]) -> None:
-    """Put the run's counts and plain links to its validation pages at the top of GX's index.
-
-    GX fills its own index table with scripts from public CDNs, so a reader offline (or with
-    scripts blocked) would otherwise see no validation at all.
-    """
-    rows = []
-    for entity, e in summary["entities"].items():
-        links = " ".join(
-            f'<a href="{html.escape(page)}">{html.escape(name)}</a>' for name, page in e["validation_pages"].items()
-        )
-        status = "critical failure" if e["critical_failures"] else f"{len(e['warnings'])} warning(s)"
-        counts = "".join(f"<td>{e[k]}</td>" for k in ("read", "loaded", "quarantined", "duplicates"))
-        rows.append(f"<tr><td>{html.escape(entity)}</td>{counts}<td>{status}</td><td>{links}</td></tr>")
-    table = (
-        '<div class="container-fluid" id="zluri-run-summary"><h3>Run '
-        f"{html.escape(str(summary['run_name']))}</h3>"
-        '<table class="table table-sm"><tr><th>entity</th><th>read</th><th>loaded</th><th>quarantined</th>'
-        "<th>duplicates</th><th>data quality</th><th>validations</th></tr>"
-        f'{"".join(rows)}</table><p><a href="summary.json">summary.json</a></p></div>'
-    )
-    text = index.read_text(encoding="utf-8")
-    marker = "<body>" if "<body>" in text else None
-    text = text.replace(marker, marker + table, 1) if marker else table + text
-    index.write_text(text, encoding="utf-8")
-
-
-def _summary(report_dir: Path, run_name: str, reports: list[EntityReport], pages: dict[str, str]) -> dict:
-    entities: dict[str, Any] = {}
-    for report in reports:
-        validations = report.validations
-        # Staging may already have copied a derived table's warnings into its own list.
-        warnings = list(dict.fromkeys([*report.warnings, *(w for d in validations for w in d.warnings)]))
-        entities[report.entity] = {
-            "read": report.read,
-            "valid": report.valid,
-            "quarantined": report.quarantined,
-            "duplicates": report.duplicates,
-            "loaded": report.loaded,
-            "reconciled": report.read == report.loaded + report.quarantined + report.duplicates,
-            "expectations_passed": sum(d.expectations_passed for d in validations),
-            "expectations_failed": sum(d.expectations_failed for d in validations),
-            "critical_failures": [
-                [d.entity, name, sample] for d in validations for name, sample in d.critical_failures
-            ],
-            "warnings": warnings,
-            "quarantine_reasons": dict(report.quarantine_reasons),
-            "validation_pages": {d.entity: pages[d.entity] for d in validations if d.entity in pages},
-        }
-    counted = ("read", "valid", "quarantined", "duplicates", "loaded", "expectations_passed", "expectations_failed")
-    totals = {key: sum(e[key] for e in entities.values()) for key in counted}
-    totals["warnings"] = sum(len(e["warnings"]) for e in entities.values())
-    return {
-        "run_name": run_name,
-        "generated_at": datetime.now(UTC).isoformat(),
-        "success": not any(e["critical_failures"] for e in entities.values()),
-        "totals": totals,
-        "entities": entities,
-        "data_docs": "index.html" if (report_dir / "index.html").exists() else None,
-    }
-
-
-def _build_data_docs(report_dir: Path, run_name: str, results: list[dict]) -> dict[str, str]:
-    """Data Docs of `results` with ``report_dir`` as the site; returns {entity: page path}."""
-    gx = _gx()
-    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context import EphemeralDataContext
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    # A context of its own, not made current: its stores hold exactly this run's results.
-    context = EphemeralDataContext(project_config=_context_config())
-    context.add_data_docs_site(
-        site_name=_SITE_NAME,
-        site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(report_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]  # a SiteBuilder argument
-        },
-    )
-    keys: dict[str, Any] = {}
-    for item in results:
-        entity, data = item["entity"], item["result"]
-        result = ExpectationSuiteValidationResultSchema().load(data)
-        run_id = RunIdentifier(
-            run_name=run_name,
-            run_time=(data.get("meta") or {}).get("validation_time") or datetime.now(UTC),
-        )
-        result.meta["run_id"] = run_id
-        # GX's page header reads the asset name from here, which fluent data sources leave out.
-        result.meta.setdefault("batch_spec", {})["data_asset_name"] = entity
-        suite_name = result.suite_name or entity
-        # The suite as validated (reference checks included), so its page matches the results.
-        if not any(s.name == suite_name for s in context.suites.all()):
-            suite = gx.ExpectationSuite(name=suite_name)
-            for r in result.results:
-                suite.add_expectation_configuration(r.expectation_config)
-            context.suites.add(suite)
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-            run_id=run_id,
-            batch_identifier=entity,
-        )
-        context.validation_results_store.set(key, result)
-        keys[entity] = key
-    context.build_data_docs(site_names=[_SITE_NAME])
-    pages = {}
-    for entity, key in keys.items():
-        urls = context.get_docs_sites_urls(resource_identifier=key, site_name=_SITE_NAME)
-        url = urls[0].get("site_url") if urls else None
-        if url:
-            pages[entity] = Path(os.path.relpath(url.removeprefix("file://"), report_dir)).as_posix()
-    return pages
+def read_entity_reports(report_dir: Path) -> list[EntityReport]:
+    """The entity reports written so far under ``report_dir/entities/``, by entity name."""
+    return [
+        EntityReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted(_entities_dir(report_dir).glob("*.json"))
+    ]

@@ -147,6 +147,11 @@ def _history_key(history_file: Path | None) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
+def newest_published_date() -> date | None:
+    """The newest date of the bundled ECB history (how current the held rates are)."""
+    return max(_ecb_quotes().get(BASE_CURRENCY, {}), default=None)
+
+
 def _quantize(rate: Decimal) -> Decimal:
     return rate.quantize(RATE_SCALE, context=_RATE_CONTEXT)
 

@@ -1,13 +1,18 @@
 """The one SparkSession of a flow run (or a test session), Delta-enabled.
 
 Delta's jars resolve from Maven Central through Ivy on first use and are cached under
-``~/.ivy2.5.2``; ``zluri setup-spark`` does that resolution up front so runs never stall on it.
+``~/.ivy2.5.2``. ``zluri setup-spark`` does that resolution once and copies the jars into a
+folder (``$ZLURI_HOME/jars``); a session given that folder loads them as local files through
+``spark.jars``, so a run neither starts Ivy (seconds, and ~90 lines of resolver output on every
+start) nor needs the registry.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import shutil
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -22,8 +27,13 @@ def build_spark(
     *,
     shuffle_partitions: int | None = None,
     extra_conf: dict[str, str] | None = None,
+    jars_dir: Path | None = None,
 ) -> SparkSession:
-    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``)."""
+    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``).
+
+    With `jars_dir` holding the Delta jars (`resolve_delta_jars`), they are used as local files;
+    otherwise Ivy resolves them.
+    """
     from delta import configure_spark_with_delta_pip
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -48,10 +58,16 @@ def build_spark(
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.databricks.delta.snapshotPartitions", "1")
     )
+    log4j = Path(__file__).with_name("data") / "log4j2.properties"
+    builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j.as_uri()}")
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
+    jars = delta_jars(jars_dir) if jars_dir is not None else []
     try:
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        if jars:
+            spark = builder.config("spark.jars", ",".join(str(j) for j in jars)).getOrCreate()
+        else:
+            spark = configure_spark_with_delta_pip(builder).getOrCreate()
     except Exception as exc:
         raise SparkSetupError(
             f"cannot start Spark on {master} with Delta Lake: {exc}. "
@@ -67,3 +83,38 @@ def _default_partitions(master: str) -> int:
     if master.startswith("local"):
         return max(2, 2 * (os.cpu_count() or 1))
     return 64
+
+
+def delta_jars(jars_dir: Path) -> list[Path]:
+    """The jars `resolve_delta_jars` left in `jars_dir` (none if it never ran there)."""
+    folder = Path(jars_dir)
+    if not (folder / _COMPLETE).is_file():
+        return []
+    return sorted(folder.glob("*.jar"))
+
+
+_COMPLETE = ".complete"  # written last: a folder without it is a copy interrupted half-way
+
+
+def resolve_delta_jars(jars_dir: Path) -> list[Path]:
+    """Resolve Delta's jars through Ivy once (a throwaway local session) and copy them into `jars_dir`."""
+    folder = Path(jars_dir)
+    spark = build_spark("local[1]", "zluri-setup")
+    try:
+        resolved = [p for p in spark.sparkContext.getConf().get("spark.jars", "").split(",") if p]
+    finally:
+        spark.stop()
+    if not resolved:
+        raise SparkSetupError("Spark started but reported no Delta jars to copy")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _COMPLETE).unlink(missing_ok=True)
+    for old in folder.glob("*.jar"):
+        old.unlink()
+    for jar in resolved:
+        source = Path(jar.removeprefix("file://").removeprefix("file:"))
+        try:
+            os.link(source, folder / source.name)  # the Ivy cache is on the same disk: no second copy
+        except OSError:
+            shutil.copy2(source, folder)
+    (folder / _COMPLETE).write_text("\n".join(Path(j).name for j in resolved) + "\n")
+    return delta_jars(folder)

@@ -515,6 +515,7 @@ def _report(run: _Run, staged: _Staged, results: list, loaded: int) -> dq.Entity
         quarantine_reasons=dict(staged.reasons),
         warnings=[*staged.warnings, *extra],
         dq=primary,
+        derived_dq=list(others),
     )
 
 

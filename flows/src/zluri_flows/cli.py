@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,19 @@ def metrics(
 
 @app.command("setup-spark")
 @guarded
-def setup_spark() -> None:
+def setup_spark(
+    with_s3: bool = typer.Option(
+        False, "--with-s3", help="Also resolve hadoop-aws and the AWS SDK bundle (s3a:// input or bronze)."
+    ),
+) -> None:
     """Start Spark once with Delta so its jars are resolved and cached before any run."""
-    from zluri_staging.spark import build_spark
+    from zluri_staging.spark import build_spark, s3_packages
 
-    spark = build_spark("local[1]", "zluri-setup")
+    packages = s3_packages() if with_s3 else []
+    spark = build_spark("local[1]", "zluri-setup", extra_packages=packages)
     version = spark.version
     spark.stop()
-    typer.echo(f"Spark {version} with Delta Lake is ready")
+    typer.echo(f"Spark {version} with Delta Lake{' and ' + ', '.join(packages) if packages else ''} is ready")
 
 
 def _check_inputs(days: list[str], input_root: str | None) -> str:
@@ -127,6 +133,25 @@ def _check_inputs(days: list[str], input_root: str | None) -> str:
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from None
     return root
+
+
+@contextlib.contextmanager
+def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
+    """A remote root (s3a://...) is checked through Spark's file system: the run's session starts
+    here, before the flow (which reuses it), so a missing day is still a usage error."""
+    from zluri_flows import config
+    from zluri_flows.flow import spark_for_run
+
+    if not config.is_remote(root):
+        yield
+        return
+    with spark_for_run(root) as spark:
+        for day in days:
+            try:
+                config.check_day_folder(root, day, spark)
+            except FileNotFoundError as exc:
+                raise UserError(str(exc)) from None
+        yield
 
 
 def _check_database() -> None:
@@ -152,10 +177,11 @@ def _run_days(days: list[str], input_root: str | None) -> None:
 
     root = _check_inputs(days, input_root)
     _check_database()
-    if len(days) == 1:
-        state = zluri_day_pipeline(days[0], root, return_state=True)
-    else:
-        state = zluri_backfill(days, root, return_state=True)
+    with _remote_inputs_checked(root, days):
+        if len(days) == 1:
+            state = zluri_day_pipeline(days[0], root, return_state=True)
+        else:
+            state = zluri_backfill(days, root, return_state=True)
     run_ids = _day_run_ids(state.state_details.flow_run_id)
     typer.echo(_summary(run_ids))
     if not state.is_completed():

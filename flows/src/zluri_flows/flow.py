@@ -22,8 +22,9 @@ class PipelineFailed(RuntimeError):
 
 
 @contextmanager
-def spark_for_run() -> Iterator[Any]:
-    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped."""
+def spark_for_run(input_root: str | None = None) -> Iterator[Any]:
+    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped.
+    It carries the extra jars the input and bronze roots need (hadoop-aws for s3a://)."""
     from pyspark.sql import SparkSession
 
     from zluri_staging.spark import build_spark
@@ -32,7 +33,7 @@ def spark_for_run() -> Iterator[Any]:
     if active is not None:
         yield active
         return
-    spark = build_spark()
+    spark = build_spark(extra_packages=config.spark_packages(config.input_root(input_root), config.bronze_root()))
     try:
         yield spark
     finally:
@@ -56,13 +57,15 @@ def zluri_day_pipeline(day: str, input_root: str | None = None) -> dict[str, Any
     config.check_day_folder(root, day)
     url = database_url()
     home = str(config.zluri_home())
+    bronze = config.bronze_root()
     migrate_task(url)
 
     futures: dict[str, PrefectFuture] = {}
-    with spark_for_run() as spark:
+    with spark_for_run(root) as spark:
+        config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
         for entity, needs in STAGE_DEPENDENCIES.items():
             futures[stage_task_name(entity)] = stage_task.submit(
-                spark, entity, day, root, url, home, wait_for=[futures[stage_task_name(n)] for n in needs])
+                spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs])
         for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
             futures[step] = upsert_task.submit(
                 step, day, url, wait_for=[futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps])
@@ -89,7 +92,7 @@ def zluri_backfill(days: list[str], input_root: str | None = None) -> list[dict[
     for day in days:
         config.validate_day(day)
     results = []
-    with spark_for_run():
+    with spark_for_run(input_root):
         for index, day in enumerate(days):
             state = zluri_day_pipeline(day, input_root, return_state=True)
             if not state.is_completed():

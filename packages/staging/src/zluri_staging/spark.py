@@ -2,13 +2,22 @@
 
 Delta's jars resolve from Maven Central through Ivy on first use and are cached under
 ``~/.ivy2.5.2``; ``zluri setup-spark`` does that resolution up front so runs never stall on it.
+S3 (``s3a://`` input or bronze) needs hadoop-aws of exactly the Hadoop version pyspark ships, plus
+the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark --with-s3``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import urlparse
 
+import pyspark
 from pyspark.sql import SparkSession
+
+# File systems whose classes are not in pyspark's own jars, and the package that brings each.
+_S3_SCHEMES = frozenset({"s3a"})
 
 
 class SparkSetupError(RuntimeError):
@@ -21,8 +30,11 @@ def build_spark(
     *,
     shuffle_partitions: int | None = None,
     extra_conf: dict[str, str] | None = None,
+    extra_packages: Sequence[str] = (),
 ) -> SparkSession:
-    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``)."""
+    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``).
+
+    ``extra_packages`` are Maven coordinates resolved with Delta's (see ``packages_for``)."""
     from delta import configure_spark_with_delta_pip
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -47,7 +59,7 @@ def build_spark(
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     try:
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        spark = configure_spark_with_delta_pip(builder, extra_packages=list(extra_packages)).getOrCreate()
     except Exception as exc:
         raise SparkSetupError(
             f"cannot start Spark on {master} with Delta Lake: {exc}. "
@@ -63,3 +75,22 @@ def _default_partitions(master: str) -> int:
     if master.startswith("local"):
         return max(2, 2 * (os.cpu_count() or 1))
     return 64
+
+
+def hadoop_version() -> str:
+    """The Hadoop version of pyspark's bundled client jars (hadoop-aws must match it exactly)."""
+    jars = Path(pyspark.__file__).parent / "jars"
+    found = sorted(jar.name for jar in jars.glob("hadoop-client-api-*.jar"))
+    if not found:
+        raise SparkSetupError(f"no hadoop-client-api jar in {jars}: cannot tell which hadoop-aws to use")
+    return found[-1].removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def s3_packages() -> list[str]:
+    """hadoop-aws for pyspark's Hadoop; Ivy brings its AWS SDK bundle along as a dependency."""
+    return [f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"]
+
+
+def packages_for(urls: Iterable[str]) -> list[str]:
+    """The extra packages a session needs to read and write ``urls`` (input root, bronze root)."""
+    return s3_packages() if any(urlparse(str(u)).scheme in _S3_SCHEMES for u in urls) else []

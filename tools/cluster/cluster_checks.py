@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def _events(folder: str) -> list[dict]:
     files = [p for p in Path(folder).rglob("*") if p.is_file()]
     if not files:
         raise FileNotFoundError(f"no Spark event log in {folder}")
-    events = []
+    events: list[dict] = []
     for path in files:
         with path.open() as lines:
             events.extend(json.loads(line) for line in lines if line.strip())
@@ -231,7 +232,7 @@ def loopback(*pids: str) -> int:
     return 1 if bad or not good else 0
 
 
-COMMANDS = {
+COMMANDS: dict[str, tuple[Callable[..., int], int | None]] = {
     "free-port": (free_port, 0),
     "wait-workers": (wait_workers, 3),
     "truth": (truth, 1),

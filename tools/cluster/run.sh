@@ -128,8 +128,15 @@ if ! cmp -s "$REQS" "$TOOLS_VENV/.requirements.txt" 2>/dev/null; then
   "$TOOLS_VENV/bin/pip" install --quiet -r "$REQS" >&2
   cp "$REQS" "$TOOLS_VENV/.requirements.txt"
 fi
-# hadoop-aws (pyspark's Hadoop version) and the AWS SDK bundle, from Maven Central once.
-"$ZLURI" setup-spark --with-s3 >&2
+# hadoop-aws (pyspark's Hadoop version) and the AWS SDK bundle, from Maven Central once into
+# the Ivy cache (a local Spark start: skipped when the jar is there already).
+HADOOP_AWS="$("$HOST_PYTHON" -c 'from zluri_staging.spark import s3_packages; print(s3_packages()[0])')"
+IVY_JAR="${IVY_DIR:-$HOME/.ivy2.5.2}/jars/$(echo "$HADOOP_AWS" | awk -F: '{print $1 "_" $2 "-" $3 ".jar"}')"
+if [ -f "$IVY_JAR" ]; then
+  log "$HADOOP_AWS is in the Ivy cache ($IVY_JAR)"
+else
+  "$ZLURI" setup-spark --with-s3 >&2
+fi
 SPARK_HOME="$("$HOST_PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
 export SPARK_HOME
 export SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_HOSTNAME=localhost
@@ -203,6 +210,9 @@ phase "generate + upload the feed"
 export ZLURI_SPARK_MASTER="spark://127.0.0.1:$MASTER_PORT"
 export ZLURI_INPUT="$FEED_URL" ZLURI_BRONZE_ROOT="$BRONZE_URL"
 export ZLURI_HOME="$TMP/home" PREFECT_HOME="$TMP/prefect-home"
+# The flow runs against Prefect's ephemeral API server; on a busy machine it takes longer than
+# the default 20 s to come up next to a Spark cluster.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600
 # Executors on the cluster get the driver's Hadoop config with the S3A settings; the
 # shuffle stays small for a 3-day feed.
 export ZLURI_SHUFFLE_PARTITIONS=4

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -72,7 +73,11 @@ def bronze(bucket: str, prefix: str, days: str, entities: str) -> int:
     return 1 if failures else 0
 
 
-COMMANDS = {"wait": (wait, 1), "upload": (upload, 3), "bronze": (bronze, 4)}
+COMMANDS: dict[str, tuple[Callable[..., int], int | None]] = {
+    "wait": (wait, 1),
+    "upload": (upload, 3),
+    "bronze": (bronze, 4),
+}
 
 
 def main(argv: list[str]) -> int:

@@ -41,6 +41,7 @@ def folder_exists(spark: SparkSession, url: str) -> bool:
 def hadoop_folder_exists(spark: SparkSession, url: str) -> bool:
     """``folder_exists`` through the session's Hadoop FileSystem, whatever the scheme."""
     jvm = spark.sparkContext._jvm
+    assert jvm is not None, "the session has no JVM gateway"
     path = jvm.org.apache.hadoop.fs.Path(url)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     try:

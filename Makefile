@@ -33,8 +33,10 @@ lint: setup
 	$(VENV)/bin/ruff check --config tools/pants/ruff.toml packages flows tests tools
 	$(VENV)/bin/ruff format --config tools/pants/ruff.toml --check packages flows tests tools
 
+SCALE ?= M
+LAYOUTS ?= files5k,files50k,onefile
 bench: setup
-	$(PY) tools/bench_staging.py
+	$(VENV)/bin/zluri bench --scale $(SCALE) --layouts $(LAYOUTS)
 
 -include docker/docker.mk
 -include pants.mk

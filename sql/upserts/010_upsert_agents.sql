@@ -10,13 +10,13 @@ create temp table day_agents on commit drop as
 with listed as (
     select distinct on (agent_id) *
     from staging.stg_agents
-    where flow_run_id = current_setting('app.flow_run_id')
+    where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
     order by agent_id, updated_at desc nulls last
 ),
 detailed as (
     select distinct on (agent_id) *
     from staging.stg_agent_details
-    where flow_run_id = current_setting('app.flow_run_id')
+    where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
     order by agent_id, updated_at desc nulls last
 ),
 merged as (

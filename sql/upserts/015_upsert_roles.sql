@@ -5,7 +5,7 @@ create temp table run_order on commit drop as select ops.is_newest_day('core.rol
 create temp table day_roles on commit drop as
 select distinct on (role_id) *
 from staging.stg_roles
-where flow_run_id = current_setting('app.flow_run_id')
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 order by role_id, updated_at desc nulls last;
 
 insert into step_counts select 'read', count(*) from day_roles;

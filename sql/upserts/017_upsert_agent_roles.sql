@@ -7,13 +7,13 @@ create temp table run_order on commit drop as select ops.is_newest_day('core.age
 
 create temp table details_staged on commit drop as
 select exists (
-    select 1 from staging.stg_agent_details where flow_run_id = current_setting('app.flow_run_id')
+    select 1 from staging.stg_agent_details where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 ) as present;
 
 create temp table day_assignments on commit drop as
 select distinct agent_id, role_id
 from staging.stg_agent_roles
-where flow_run_id = current_setting('app.flow_run_id');
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads());
 
 insert into step_counts select 'read', count(*) from day_assignments;
 

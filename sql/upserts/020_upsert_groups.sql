@@ -8,13 +8,13 @@ create temp table run_order on commit drop as select ops.is_newest_day('core.gro
 create temp table day_groups on commit drop as
 select distinct on (group_id) *
 from staging.stg_groups
-where flow_run_id = current_setting('app.flow_run_id')
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 order by group_id, updated_at desc nulls last;
 
 create temp table day_memberships on commit drop as
 select distinct m.group_id, m.agent_id
 from staging.stg_group_memberships m
-where m.flow_run_id = current_setting('app.flow_run_id');
+where m.flow_run_id = current_setting('app.flow_run_id') and m.load_id in (select ops.committed_loads());
 
 insert into step_counts select 'read', count(*) from day_groups;
 

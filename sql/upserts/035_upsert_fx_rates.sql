@@ -5,7 +5,7 @@ create temp table step_counts (metric text not null, n bigint not null) on commi
 create temp table day_rates on commit drop as
 select distinct currency, rate_date, usd_per_unit, source
 from staging.stg_fx_rates
-where flow_run_id = current_setting('app.flow_run_id');
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads());
 
 insert into step_counts select 'read', count(*) from day_rates;
 

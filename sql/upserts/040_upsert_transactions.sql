@@ -9,7 +9,7 @@ select coalesce(encode(sha256(convert_to(string_agg(source_file || ':' || sha256
        coalesce(jsonb_agg(jsonb_build_object('file', source_file, 'sha256', sha256, 'records', records)
                           order by source_file), '[]'::jsonb) as files
 from staging.stg_input_files
-where flow_run_id = current_setting('app.flow_run_id') and entity = 'transactions';
+where flow_run_id = current_setting('app.flow_run_id') and entity = 'transactions' and load_id in (select ops.committed_loads());
 
 create temp table already_processed on commit drop as
 select exists (
@@ -24,11 +24,11 @@ select exists (
 create temp table batch on commit drop as
 select distinct on (transaction_id) *
 from staging.stg_transactions
-where flow_run_id = current_setting('app.flow_run_id')
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 order by transaction_id, updated_at desc, source_file desc;
 
 insert into step_counts
-select 'read', count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id');
+select 'read', count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads());
 
 with upserted as (
     insert into core.transactions as t (
@@ -93,7 +93,7 @@ state as (
 -- input was already processed.
 insert into step_counts
 select 'skipped',
-       (select count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id'))
+       (select count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads()))
        - (select count(*) from upserted);
 
 select * from ops.record_step('core.transactions');

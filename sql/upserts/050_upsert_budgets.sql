@@ -6,7 +6,7 @@ create temp table run_order on commit drop as select ops.is_newest_day('core.bud
 create temp table day_budgets on commit drop as
 select distinct on (budget_id) *
 from staging.stg_budgets
-where flow_run_id = current_setting('app.flow_run_id')
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 order by budget_id;
 
 insert into step_counts select 'read', count(*) from day_budgets;

@@ -213,6 +213,9 @@ export ZLURI_HOME="$TMP/home" PREFECT_HOME="$TMP/prefect-home"
 # The flow runs against Prefect's ephemeral API server; on a busy machine it takes longer than
 # the default 20 s to come up next to a Spark cluster.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600
+# The COPY into Postgres runs as Spark jobs whose call site is the staging loader: those stages
+# must have run on the executors (tools/cluster/cluster_checks.py events).
+export CLUSTER_LOAD_STAGE="${CLUSTER_LOAD_STAGE:-zluri_staging/load\.py}"
 # Executors on the cluster get the driver's Hadoop config with the S3A settings; the
 # shuffle stays small for a 3-day feed.
 export ZLURI_SHUFFLE_PARTITIONS=4

@@ -1,6 +1,7 @@
-"""load.py: COPY through Arrow CSV keeps every value exact (hostile text byte for byte, NULL vs empty,
-decimals, booleans, timestamps, dates), a retry replaces the run's rows, and the metrics row is
-written in the same transaction."""
+"""load.py: COPY from the executors keeps every value exact (hostile text byte for byte, NULL vs
+empty, decimals, booleans, timestamps, dates); a load is visible only once committed, a retried
+partition or load replaces rather than duplicates, a killed load leaves nothing the upserts read,
+and the metrics row is written in the commit's transaction."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from decimal import Decimal
 import psycopg
 import pyarrow as pa
 import pytest
+from pyspark.sql import types as T
 
 from zluri_metrics import MetricsRow
+from zluri_pg import RunContext, run_step
 from zluri_staging import load
-from zluri_staging.schemas import STAGING
+from zluri_staging.schemas import QUARANTINE, STAGING
 
 HOSTILE = [
     "plain",
@@ -30,7 +33,6 @@ HOSTILE = [
     "  leading and trailing spaces  ",
     "x" * 100_000,
 ]
-UTC = UTC
 
 
 def metrics_for(run: str, day: str, table: str):
@@ -49,10 +51,9 @@ def metrics_for(run: str, day: str, table: str):
     return build
 
 
-def request(run: str, tables: dict[str, pa.Table], quarantine_rows: list[tuple] = (), files: list[tuple] = ()):
-    quarantine = pa.table(
-        {name: pa.array([r[i] for r in quarantine_rows], pa.string()) for i, name in enumerate(load.QUARANTINE_COLUMNS)}
-    )
+def request(spark, run: str, tables: dict, quarantine_rows: list[tuple] = (), files: list[tuple] = (), **extra):
+    """A load request of Spark frames (``tables`` values are rows or frames of the staging table)."""
+    frames = {t: v if hasattr(v, "schema") else spark.createDataFrame(v, STAGING[t]) for t, v in tables.items()}
     input_files = pa.table(
         {
             "entity": pa.array([f[0] for f in files], pa.string()),
@@ -65,16 +66,21 @@ def request(run: str, tables: dict[str, pa.Table], quarantine_rows: list[tuple] 
     return load.LoadRequest(
         flow_run_id=run,
         day="day1",
-        tables=tables,
-        quarantine=quarantine,
+        entity="agents",
+        tables=frames,
+        quarantine=spark.createDataFrame(list(quarantine_rows), QUARANTINE),
         quarantine_entities=["agents"],
         input_files=input_files,
-        input_files_entity="agents",
         metrics=metrics_for(run, "day1", f"staging.{first}"),
+        **extra,
     )
 
 
-def test_hostile_text_survives_spark_arrow_csv_copy_byte_for_byte(spark, db_url):
+def roles(*ids: int) -> list[tuple]:
+    return [(i, "Agent", None, True, 1, None, None) for i in ids]
+
+
+def test_hostile_text_survives_copy_from_the_executors_byte_for_byte(spark, db_url):
     rows = [
         (
             69000000000 + i,
@@ -89,11 +95,11 @@ def test_hostile_text_survives_spark_arrow_csv_copy_byte_for_byte(spark, db_url)
         )
         for i, text in enumerate(HOSTILE)
     ]
-    arrow = spark.createDataFrame(rows, STAGING["stg_agents"]).toArrow()
+    frame = spark.createDataFrame(rows, STAGING["stg_agents"]).repartition(3)
 
     copied = load.load(
         db_url,
-        request("run-1", {"stg_agents": arrow}, [("agents", "sync-day1/agents/1.json", HOSTILE[3], HOSTILE[6])]),
+        request(spark, "run-1", {"stg_agents": frame}, [("agents", "sync-day1/agents/1.json", HOSTILE[3], HOSTILE[6])]),
     )
 
     with psycopg.connect(db_url) as conn:
@@ -102,36 +108,24 @@ def test_hostile_text_survives_spark_arrow_csv_copy_byte_for_byte(spark, db_url)
             "from staging.stg_agents where flow_run_id = 'run-1' and day = 'day1' order by agent_id"
         ).fetchall()
         quarantined = conn.execute("select entity, source_file, reason, raw_record from ops.quarantine").fetchall()
+        parts = conn.execute("select count(distinct load_part) from staging.stg_agents").fetchone()[0]
     assert copied == {"stg_agents": len(HOSTILE), "ops.quarantine": 1, "stg_input_files": 0}
     assert loaded == [
         (aid, email, name, job, active, deact, created.replace(tzinfo=UTC), None, src)
         for aid, email, name, job, active, deact, created, _, src in rows
     ]
     assert quarantined == [("agents", "sync-day1/agents/1.json", HOSTILE[3], HOSTILE[6])]
+    assert parts == 3  # one COPY per partition, from the executors
 
 
-def test_decimals_dates_timestamps_and_booleans_round_trip(db_url):
-    budgets = pa.table(
-        {
-            "budget_id": ["QnVkZ2V0OjE=", "QnVkZ2V0OjI="],
-            "budget_uuid": ["bgt_1", None],
-            "name": ["AP", None],
-            "description": [None, ""],
-            "retired": [False, True],
-            "start_date": pa.array([date(2025, 4, 23), None], pa.date32()),
-            "recurring_interval": ["NONE", "MONTHLY"],
-            "period_start_date": pa.array([date(1, 1, 1), date(9999, 12, 31)], pa.date32()),
-            "period_limit": pa.array([Decimal("1000.000000"), Decimal("-0.000001")], pa.decimal128(38, 6)),
-            "period_overspend_buffer": pa.array(
-                [Decimal("99999999999999999999999999999999.999999"), None], pa.decimal128(38, 6)
-            ),
-            "period_assigned": pa.array([Decimal("0"), Decimal("12.5")], pa.decimal128(38, 6)),
-            "spent_cleared": pa.array([Decimal("35.95"), None], pa.decimal128(38, 6)),
-            "spent_pending": pa.array([None, None], pa.decimal128(38, 6)),
-            "spent_total": pa.array([Decimal("35.95"), Decimal("0.1")], pa.decimal128(38, 6)),
-        }
-    )
-    assert budgets.column_names == STAGING["stg_budgets"].fieldNames()
+def test_decimals_dates_timestamps_and_booleans_round_trip(spark, db_url):
+    budgets = [
+        ("QnVkZ2V0OjE=", "bgt_1", "AP", None, False, date(2025, 4, 23), "NONE", date(1, 1, 1),
+         Decimal("1000.000000"), Decimal("99999999999999999999999999999999.999999"), Decimal("0"),
+         Decimal("35.95"), None, Decimal("35.95")),
+        ("QnVkZ2V0OjI=", None, None, "", True, None, "MONTHLY", date(9999, 12, 31), Decimal("-0.000001"), None,
+         Decimal("12.5"), None, None, Decimal("0.1")),
+    ]  # fmt: skip
     occurred = datetime(2026, 1, 5, 21, 7, 59, 123456, tzinfo=UTC)
     fx_rates = pa.table(
         {
@@ -143,7 +137,7 @@ def test_decimals_dates_timestamps_and_booleans_round_trip(db_url):
     )
     stamps = pa.table({"t": pa.array([occurred], pa.timestamp("us", tz="UTC"))})
 
-    load.load(db_url, request("run-2", {"stg_budgets": budgets, "stg_fx_rates": fx_rates}))
+    load.load(db_url, request(spark, "run-2", {"stg_budgets": budgets}, small_tables={"stg_fx_rates": fx_rates}))
 
     with psycopg.connect(db_url) as conn:
         got = conn.execute(
@@ -156,30 +150,16 @@ def test_decimals_dates_timestamps_and_booleans_round_trip(db_url):
         with conn.cursor() as cur:
             load.copy_arrow(cur, "t", stamps, {})
         stamp = conn.execute("select t from t").fetchone()[0]
-    assert got == [tuple(row.values()) for row in budgets.to_pylist()]
+    assert got == budgets
     assert rates == [("GBP", date(2026, 1, 5), Decimal("1.344398340249"), "ecb")]
     assert stamp == occurred
 
 
-def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(db_url):
-    def roles(*ids: int) -> pa.Table:
-        n = len(ids)
-        return pa.table(
-            {
-                "role_id": pa.array(ids, pa.int64()),
-                "name": pa.array(["Agent"] * n, pa.string()),
-                "description": pa.array([None] * n, pa.string()),
-                "is_default": pa.array([True] * n, pa.bool_()),
-                "agent_type": pa.array([1] * n, pa.int32()),
-                "created_at": pa.array([None] * n, pa.timestamp("us", tz="UTC")),
-                "updated_at": pa.array([None] * n, pa.timestamp("us", tz="UTC")),
-            }
-        )
-
+def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(spark, db_url):
     files = [("agents", "sync-day1/agents/1.json", "ab" * 32, 2)]
-    load.load(db_url, request("run-3", {"stg_roles": roles(1, 2)}, [("agents", "f", "bad", "{}")], files))
-    load.load(db_url, request("run-4", {"stg_roles": roles(9)}))  # another run is never touched
-    load.load(db_url, request("run-3", {"stg_roles": roles(1, 2, 3)}, [("agents", "f", "bad", "{}")], files))
+    load.load(db_url, request(spark, "run-3", {"stg_roles": roles(1, 2)}, [("agents", "f", "bad", "{}")], files))
+    load.load(db_url, request(spark, "run-4", {"stg_roles": roles(9)}))  # another run is never touched
+    load.load(db_url, request(spark, "run-3", {"stg_roles": roles(1, 2, 3)}, [("agents", "f", "bad", "{}")], files))
 
     with psycopg.connect(db_url) as conn:
         staged = conn.execute("select flow_run_id, role_id from staging.stg_roles order by 1, 2").fetchall()
@@ -190,6 +170,7 @@ def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(db_u
         metrics = conn.execute(
             "select flow_run_id, table_name, rows_inserted, status from ops.pipeline_metrics order by id"
         ).fetchall()
+        loads = conn.execute("select flow_run_id, entity from ops.staging_loads order by 1").fetchall()
     assert staged == [("run-3", 1), ("run-3", 2), ("run-3", 3), ("run-4", 9)]
     assert quarantine == [("run-3", 1)]
     assert inputs == [("run-3", "agents", "sync-day1/agents/1.json", 2)]
@@ -198,30 +179,69 @@ def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(db_u
         ("run-4", "staging.stg_roles", 1, "success"),
         ("run-3", "staging.stg_roles", 3, "success"),
     ]
+    assert loads == [("run-3", "agents"), ("run-4", "agents")]
 
 
-def test_a_failed_copy_rolls_back_everything_including_the_metrics_row(db_url):
-    bad = pa.table({"role_id": pa.array([None], pa.int64())})  # role_id is not null
+def test_a_re_executed_partition_replaces_its_rows(spark, db_url):
+    frame = spark.createDataFrame(roles(1, 2, 3, 4), STAGING["stg_roles"]).repartition(2)
+    target = load._Target(db_url, "staging.stg_roles", "run-8", "day1", "load-8")
 
-    with pytest.raises(psycopg.errors.NotNullViolation):
-        load.load(db_url, request("run-5", {"stg_roles": bad}))
+    assert load.copy_partitions(frame, target) == 4
+    assert load.copy_partitions(frame, target) == 4  # as a retried task would
+
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select count(*) from staging.stg_roles").fetchone() == (4,)
+
+
+def test_a_killed_load_is_never_read_and_the_next_attempt_removes_it(spark, db_url):
+    run = "00000000-0000-4000-8000-000000000009"
+    ctx = RunContext(run, "day1", "upsert_roles")
+    # The executors copied, then the process died before the commit.
+    killed = load._Target(db_url, "staging.stg_roles", run, "day1", "killed")
+    load.copy_partitions(spark.createDataFrame(roles(66, 67), STAGING["stg_roles"]), killed)
+
+    run_step("015_upsert_roles", ctx, db_url)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select count(*) from core.roles").fetchone() == (0,)
+
+    load.load(db_url, request(spark, run, {"stg_roles": roles(1)}))
+    run_step("015_upsert_roles", ctx, db_url)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select role_id from staging.stg_roles").fetchall() == [(1,)]
+        assert conn.execute("select role_id from core.roles").fetchall() == [(1,)]
+
+
+def test_a_failed_copy_commits_nothing_and_writes_no_metrics_row(spark, db_url):
+    nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in STAGING["stg_roles"].fields])
+    bad = spark.createDataFrame([(None, "Agent", None, True, 1, None, None)], nullable)
+
+    with pytest.raises(Exception, match="role_id"):
+        load.load(db_url, request(spark, "run-5", {"stg_roles": bad}))
 
     with psycopg.connect(db_url) as conn:
         assert conn.execute("select count(*) from ops.pipeline_metrics").fetchone() == (0,)
+        assert conn.execute("select count(*) from ops.staging_loads").fetchone() == (0,)
 
 
-def test_reference_ids_union_the_runs_staging_rows_and_core(db_url):
+def test_a_load_that_does_not_reconcile_is_not_committed(spark, db_url):
+    with pytest.raises(load.LoadMismatchError, match=r"stg_roles: in database 2, copied 2, expected 3"):
+        load.load(db_url, request(spark, "run-10", {"stg_roles": roles(1, 2)}, expected={"stg_roles": 3}))
+
     with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "insert into staging.stg_agents (flow_run_id, day, agent_id, deactivated, source_file) values "
-            "('run-6', 'day1', 1, false, 'f'), ('run-7', 'day1', 2, false, 'f')"
-        )
-        conn.execute(
-            "insert into staging.stg_agent_details (flow_run_id, day, agent_id, deactivated, source_file) values "
-            "('run-6', 'day1', 3, false, 'f'), ('run-6', 'day1', 1, false, 'f')"
-        )
+        assert conn.execute("select count(*) from ops.staging_loads").fetchone() == (0,)
+        assert conn.execute("select count(*) from ops.pipeline_metrics").fetchone() == (0,)
 
-    ids = load.reference_ids(db_url, "agents", "run-6")
 
-    assert sorted(ids["id"].to_pylist()) == [1, 3]
-    assert ids.schema.field("id").type == pa.int64()
+def test_reference_ids_are_the_runs_committed_staging_rows_and_core(spark, db_url):
+    agents = [(i, None, None, None, None, False, None, None, "f") for i in (1, 3)]
+    load.load(db_url, request(spark, "run-6", {"stg_agents": agents}))
+    load.copy_partitions(  # copied but never committed: not a known id
+        spark.createDataFrame([(5, None, None, None, None, False, None, None, "f")], STAGING["stg_agents"]),
+        load._Target(db_url, "staging.stg_agents", "run-6", "day1", "uncommitted"),
+    )
+    load.load(db_url, request(spark, "run-7", {"stg_agents": [(2, None, None, None, None, False, None, None, "f")]}))
+
+    ids = load.reference_frame(spark, db_url, "agents", "run-6")
+
+    assert sorted(r.id for r in ids.collect()) == [1, 3]
+    assert ids.schema.simpleString() == "struct<id:bigint>"

@@ -1,12 +1,16 @@
-"""read.py: one-pass whole-file reads, unreadable files and non-object records become rows with a
-read_error (never a crash), empty files are found by listing, missing folders are None."""
+"""read.py: files cut into records on the executors (one file row each, record rows for a good
+file), records of unreadable files never reach ``records``, every listed file is accounted for
+(names Spark's own file index would skip included), links out of the folder are not followed,
+missing folders are None."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import types as T
@@ -15,13 +19,8 @@ from zluri_staging import read
 from zluri_staging.schemas import ENTITIES
 
 
-def compact(value: object) -> str:
-    """The JSON text Spark's parser hands back for a record: compact, keys in file order."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def sha(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
 PARSED = T.StructType(
@@ -36,24 +35,17 @@ PARSED = T.StructType(
         T.StructField("deactivated", T.StringType()),
     ]
 )
+RECORDS = "source_file string, position int, raw_record string, read_error string, id string"
 
 
-def test_parse_files_array_layout_keeps_good_records_and_flags_bad_files(spark):
-    good = [
-        {"id": 69000000001, "deactivated": False, "contact": {"email": "a@example.test"}},
-        {"id": "x-1", "deactivated": "maybe"},
-        7,
-        None,
-    ]
+def test_parse_files_gives_a_file_row_per_file_and_record_rows_with_exact_text(spark):
+    first = '{\n    "id": 69000000001,\n    "deactivated": false,\n    "contact": {"email": "a@example.test"}\n  }'
+    second = '{"id": "x-1"}'
     files = {
-        "sync-d/agents/1.json": json.dumps(good, indent=2),
+        "sync-d/agents/1.json": f"[\n  {first},\n  {second}, 7\n]\n",
         "sync-d/agents/2.json": '[{"id": 1}, {"id": 2',  # cut off mid-transfer
-        "sync-d/agents/3.json": '[{"id": 3}] trailing',  # Spark alone would ignore the garbage
-        "sync-d/agents/4.json": "[]",
-        "sync-d/agents/5.json": '{"results": [{"id": 5}]}',  # the wrong layout for agents
-        "sync-d/agents/6.json": "[1], [2]",
-        "sync-d/agents/7.json": " \n",
-        "sync-d/agents/8.json": '\ufeff[{"id": 8}]',  # a byte order mark is fine
+        "sync-d/agents/3.json": "[]",
+        "sync-d/agents/4.json": "[1] [2]",
     }
     frame = spark.createDataFrame(list(files.items()), "source_file string, value string")
 
@@ -70,91 +62,35 @@ def test_parse_files_array_layout_keeps_good_records_and_flags_bad_files(spark):
 
     h = {name: sha(text) for name, text in files.items()}
     expected = [
-        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 0, compact(good[0]), None, "69000000001", "false"),
-        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 1, compact(good[1]), None, "x-1", "maybe"),
-        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 2, "7", read.ERR_NOT_OBJECT, None, None),
-        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 4, 3, None, read.ERR_NOT_OBJECT, None, None),
-        Row(
-            "sync-d/agents/2.json",
-            h["sync-d/agents/2.json"],
-            None,
-            None,
-            files["sync-d/agents/2.json"],
-            read.ERR_NOT_JSON,
-            None,
-            None,
-        ),
-        Row(
-            "sync-d/agents/3.json",
-            h["sync-d/agents/3.json"],
-            None,
-            None,
-            files["sync-d/agents/3.json"],
-            read.ERR_NOT_JSON,
-            None,
-            None,
-        ),
-        Row("sync-d/agents/4.json", h["sync-d/agents/4.json"], 0, None, None, None, None, None),
-        Row(
-            "sync-d/agents/5.json",
-            h["sync-d/agents/5.json"],
-            None,
-            None,
-            files["sync-d/agents/5.json"],
-            "file is not a JSON array",
-            None,
-            None,
-        ),
-        Row(
-            "sync-d/agents/6.json",
-            h["sync-d/agents/6.json"],
-            None,
-            None,
-            files["sync-d/agents/6.json"],
-            "file holds 2 JSON documents",
-            None,
-            None,
-        ),
-        Row(
-            "sync-d/agents/7.json",
-            h["sync-d/agents/7.json"],
-            None,
-            None,
-            files["sync-d/agents/7.json"],
-            read.ERR_EMPTY,
-            None,
-            None,
-        ),
-        Row("sync-d/agents/8.json", h["sync-d/agents/8.json"], 1, 0, '{"id":8}', None, "8", None),
-    ]
+        Row("sync-d/agents/1.json", None, None, 0, first, None, "69000000001", "false"),
+        Row("sync-d/agents/1.json", None, None, 1, second, None, "x-1", None),
+        Row("sync-d/agents/1.json", None, None, 2, "7", read.ERR_NOT_OBJECT, None, None),
+        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 3, None, None, None, None, None),
+        # Records before the cut are provisional: they are rows here and dropped by ``records``.
+        Row("sync-d/agents/2.json", None, None, 0, '{"id": 1}', None, "1", None),
+        Row("sync-d/agents/2.json", h["sync-d/agents/2.json"], None, None, files["sync-d/agents/2.json"],
+            read.ERR_NOT_JSON, None, None),
+        Row("sync-d/agents/3.json", h["sync-d/agents/3.json"], 0, None, None, None, None, None),
+        Row("sync-d/agents/4.json", None, None, 0, "1", read.ERR_NOT_OBJECT, None, None),
+        Row("sync-d/agents/4.json", h["sync-d/agents/4.json"], None, None, "[1] [2]", "file holds 2 JSON documents",
+            None, None),
+    ]  # fmt: skip
     assert_df_equality(parsed, spark.createDataFrame(expected, PARSED), ignore_nullable=True, ignore_row_order=True)
 
 
-def test_parse_files_results_and_object_layouts(spark):
+def test_records_keep_good_files_records_and_one_row_per_unreadable_file(spark):
     transactions = {"results": [{"id": "VHJhbnNhY3Rpb246MQ==", "currencyData": {"exponent": 2}}]}
-    detail = {"id": 69000000002, "role_ids": [69000000100], "deactivated": True}
     frame = spark.createDataFrame(
         [
             ("sync-d/transactions/1.json", json.dumps(transactions)),
-            ("sync-d/transactions/2.json", '{"results": 5}'),
+            ("sync-d/transactions/2.json", '{"results": [{"id": "a"}, {"id": "b"}], "next": '),
             ("sync-d/transactions/3.json", "[]"),
-        ],
-        "source_file string, value string",
-    )
-    details = spark.createDataFrame(
-        [
-            ("sync-d/agent_details/69000000002.json", json.dumps(detail, indent=2)),
-            ("sync-d/agent_details/69000000003.json", '{"id": 69000000003, "role_ids": ['),
-            ("sync-d/agent_details/69000000004.json", "[1, 2]"),
         ],
         "source_file string, value string",
     )
 
     spend = read.records(read.parse_files(frame, ENTITIES["transactions"])).select(
         "source_file", "position", "raw_record", "read_error", "record.id", "record.currencyData"
-    )
-    helpdesk = read.records(read.parse_files(details, ENTITIES["agent_details"])).select(
-        "source_file", "position", "raw_record", "read_error", "record.id", "record.role_ids"
     )
 
     assert_df_equality(
@@ -164,12 +100,19 @@ def test_parse_files_results_and_object_layouts(spark):
                 (
                     "sync-d/transactions/1.json",
                     0,
-                    compact(transactions["results"][0]),
+                    json.dumps(transactions["results"][0]),
                     None,
                     "VHJhbnNhY3Rpb246MQ==",
                     (None, "2", None, None),
                 ),
-                ("sync-d/transactions/2.json", None, '{"results": 5}', 'file has no "results" array', None, None),
+                (
+                    "sync-d/transactions/2.json",
+                    None,
+                    '{"results": [{"id": "a"}, {"id": "b"}], "next": ',
+                    read.ERR_NOT_JSON,
+                    None,
+                    None,
+                ),
                 ("sync-d/transactions/3.json", None, "[]", 'file has no "results" array', None, None),
             ],
             "source_file string, position int, raw_record string, read_error string, id string, "
@@ -179,71 +122,88 @@ def test_parse_files_results_and_object_layouts(spark):
         ignore_nullable=True,
         ignore_row_order=True,
     )
-    assert_df_equality(
-        helpdesk,
-        spark.createDataFrame(
-            [
-                ("sync-d/agent_details/69000000002.json", 0, compact(detail), None, "69000000002", "[69000000100]"),
-                (
-                    "sync-d/agent_details/69000000003.json",
-                    None,
-                    '{"id": 69000000003, "role_ids": [',
-                    read.ERR_NOT_JSON,
-                    None,
-                    None,
-                ),
-                ("sync-d/agent_details/69000000004.json", 0, "[1,2]", read.ERR_NOT_OBJECT, None, None),
-            ],
-            "source_file string, position int, raw_record string, read_error string, id string, role_ids string",
-        ),
-        ignore_nullable=True,
-        ignore_row_order=True,
-    )
 
 
-def test_read_entity_lists_the_folder_names_files_relative_and_finds_empty_files(spark, tmp_path: Path):
-    folder = tmp_path / "sync-2026-01-05" / "cards"
+def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path):
+    day = tmp_path / "sync-2026-01-05"
+    folder = day / "cards"
     folder.mkdir(parents=True)
-    good = {"results": [{"id": "Q2FyZDox"}, {"id": "Q2FyZDoy"}]}
-    (folder / "page 1+a.json").write_text(json.dumps(good), encoding="utf-8")
-    (folder / "2.json").write_text('{"results": [{"id": "Q2FyZDoz"}', encoding="utf-8")
-    (folder / "3.json").write_text("", encoding="utf-8")
+    good = json.dumps({"results": [{"id": "Q2FyZDox"}, {"id": "Q2FyZDoy"}]})
+    texts: dict[str, bytes] = {
+        "page 1+a.json": good.encode(),
+        "_2.json": b'{"results": [{"id": "Q2FyZDoz"}]}',  # Spark's file index would skip this name
+        ".3.json": b'{"results": [{"id": "Q2FyZDo0"}]}',  # ... and this one
+        "4.json": b'{"results": [{"id": "Q2FyZDo1"}',  # cut off
+        "5.json": b"",
+        "latin1.json": '{"results": [{"id": "café"}]}'.encode("latin-1"),
+        "nul.json": b'{"results": [{"id": "a\x00"}]}',
+        "bom.json": '\ufeff{"results": [{"id": "Q2FyZDo2"}]}'.encode(),
+    }
+    for name, data in texts.items():
+        (folder / name).write_bytes(data)
     (folder / "notes.txt").write_text("not part of the feed", encoding="utf-8")
+    outside = tmp_path / "secret.json"
+    outside.write_text('{"results": [{"id": "outside"}]}', encoding="utf-8")
+    os.symlink(outside, folder / "link.json")
 
-    parsed = read.read_entity(spark, "cards", day="2026-01-05", input_root=str(tmp_path))
+    entity = read.read_entity(spark, "cards", day="2026-01-05", input_root=str(tmp_path))
 
-    prefix = "sync-2026-01-05/cards/"
+    p = "sync-2026-01-05/cards/"
+    assert sorted(entity.listed) == sorted(p + n for n in [*texts, "link.json"])
     assert_df_equality(
-        read.records(parsed).select("source_file", "position", "raw_record", "read_error", "record.id"),
+        read.records(entity.parsed).select("source_file", "position", "raw_record", "read_error", "record.id"),
         spark.createDataFrame(
             [
-                (prefix + "page 1+a.json", 0, '{"id":"Q2FyZDox"}', None, "Q2FyZDox"),
-                (prefix + "page 1+a.json", 1, '{"id":"Q2FyZDoy"}', None, "Q2FyZDoy"),
-                (prefix + "2.json", None, '{"results": [{"id": "Q2FyZDoz"}', read.ERR_NOT_JSON, None),
-                (prefix + "3.json", None, "", read.ERR_EMPTY, None),
+                (p + "page 1+a.json", 0, '{"id": "Q2FyZDox"}', None, "Q2FyZDox"),
+                (p + "page 1+a.json", 1, '{"id": "Q2FyZDoy"}', None, "Q2FyZDoy"),
+                (p + "_2.json", 0, '{"id": "Q2FyZDoz"}', None, "Q2FyZDoz"),
+                (p + ".3.json", 0, '{"id": "Q2FyZDo0"}', None, "Q2FyZDo0"),
+                (p + "4.json", None, '{"results": [{"id": "Q2FyZDo1"}', read.ERR_NOT_JSON, None),
+                (p + "5.json", None, "", read.ERR_EMPTY, None),
+                (p + "latin1.json", None, '{"results": [{"id": "caf\ufffd"}]}', f"{read.ERR_NOT_UTF8} (near byte 24)",
+                 None),
+                (p + "nul.json", None, '{"results": [{"id": "a\ufffd"}]}', f"{read.ERR_NOT_JSON}: NUL byte", None),
+                (p + "bom.json", 0, '{"id": "Q2FyZDo2"}', None, "Q2FyZDo2"),
+                (p + "link.json", None, "", read.ERR_LINK_OUTSIDE, None),
             ],
-            "source_file string, position int, raw_record string, read_error string, id string",
+            RECORDS,
+        ),
+        ignore_nullable=True,
+        ignore_row_order=True,
+    )  # fmt: skip
+    files = read.input_files(entity.parsed, "cards")
+    assert_df_equality(
+        files.select("source_file", "sha256", "records"),
+        spark.createDataFrame(
+            [
+                (p + "page 1+a.json", sha(texts["page 1+a.json"]), 2),
+                (p + "_2.json", sha(texts["_2.json"]), 1),
+                (p + ".3.json", sha(texts[".3.json"]), 1),
+                (p + "4.json", sha(texts["4.json"]), None),
+                (p + "5.json", read.EMPTY_SHA256, None),
+                (p + "latin1.json", sha(texts["latin1.json"]), None),
+                (p + "nul.json", sha(texts["nul.json"]), None),
+                (p + "bom.json", sha(texts["bom.json"]), 1),
+                (p + "link.json", read.EMPTY_SHA256, None),
+            ],
+            "source_file string, sha256 string, records long",
         ),
         ignore_nullable=True,
         ignore_row_order=True,
     )
-    assert_df_equality(
-        read.input_files(parsed, "cards"),
-        spark.createDataFrame(
-            [
-                ("cards", prefix + "page 1+a.json", sha(json.dumps(good)), 2),
-                ("cards", prefix + "2.json", sha('{"results": [{"id": "Q2FyZDoz"}'), None),
-                ("cards", prefix + "3.json", read.EMPTY_SHA256, None),
-            ],
-            "entity string, source_file string, sha256 string, records long",
-        ),
-        ignore_nullable=True,
-        ignore_row_order=True,
-    )
+    read.check_accounted(entity.listed, [r.source_file for r in files.collect()], "cards")
+
+
+def test_listed_and_read_files_must_agree():
+    read.check_accounted(["a", "b"], ["b", "a"], "cards")
+    with pytest.raises(read.UnaccountedFilesError, match=r"not read \['b'\], not listed \['c'\], read twice \['a'\]"):
+        read.check_accounted(["a", "b"], ["a", "a", "c"], "cards")
 
 
 def test_missing_folder_is_none_and_an_empty_folder_has_no_records(spark, tmp_path: Path):
     (tmp_path / "sync-day1" / "roles").mkdir(parents=True)
 
     assert read.read_entity(spark, "agents", day="day1", input_root=str(tmp_path)) is None
-    assert read.read_entity(spark, "roles", day="day1", input_root=str(tmp_path)).count() == 0
+    empty = read.read_entity(spark, "roles", day="day1", input_root=str(tmp_path))
+    assert empty.listed == []
+    assert empty.parsed.count() == 0

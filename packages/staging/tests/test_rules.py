@@ -18,8 +18,9 @@ from zluri_staging.schemas import ENTITIES
 Q_SCHEMA = "entity string, source_file string, reason string, raw_record string"
 
 
-def compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def record_text(value: object) -> str:
+    """A record's exact text in a file written by ``parsed`` (json.dumps of the page)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def parsed(spark, entity: str, items: list, extra_files: dict[str, str] | None = None) -> DataFrame:
@@ -42,7 +43,7 @@ def assert_split(spark, entity, typed: DataFrame, rule_list, key: str, valid_key
     rows = []
     for case in failing:
         item, reason, *source = case
-        raw = item if isinstance(item, str) else compact(item)
+        raw = item if isinstance(item, str) else record_text(item)
         rows.append((entity, source[0] if source else f"sync-d/{entity}/1.json", reason, raw))
     assert_df_equality(quarantined, spark.createDataFrame(rows, Q_SCHEMA), ignore_nullable=True, ignore_row_order=True)
 

@@ -1,130 +1,284 @@
-"""Loading a staged entity into Postgres with COPY, in one transaction.
+"""Loading a staged entity into Postgres with COPY from the Spark executors, partition by partition,
+made visible at once by one small transaction on the driver.
 
-Rows arrive as Arrow tables (``DataFrame.toArrow()``) and are streamed to
-``COPY ... FROM STDIN (FORMAT csv)`` as CSV written by Arrow's C++ writer, batch by batch. Every
-value is quoted and a null is an unquoted empty field ("all_valid"), which is exactly how
-Postgres' CSV mode tells NULL from an empty string; quotes are doubled and nothing else is
-escaped, so any text (backslashes, newlines, quotes, SQL, emoji) arrives byte for byte.
-Timestamps are written as UTC with a ``Z`` suffix, decimals with their full scale.
+Each executor task streams its partition's rows (Arrow batches, as ``mapInArrow`` hands them over)
+to ``COPY ... FROM STDIN (FORMAT csv)`` as CSV written by Arrow's C++ writer, in a transaction of its
+own that first removes what an earlier execution of the same partition wrote, so a retried task
+replaces rather than duplicates. Every row carries the run (flow_run_id, day), the load's id and
+its partition. Every value is quoted and a null is an unquoted empty field ("all_valid"), which is
+exactly how Postgres' CSV mode tells NULL from an empty string; quotes are doubled and nothing else
+is escaped, so any text arrives byte for byte. Timestamps are written as UTC with a ``Z`` suffix,
+decimals with their full scale.
 
-One transaction per entity: delete the run's earlier rows (a retry replaces, never duplicates),
-COPY the staging tables, the quarantine rows and the input-file rows, and insert the
-``ops.pipeline_metrics`` success row — so the metrics row exists only if the load committed.
+When every partition has reported, ``commit`` runs one transaction on the driver: it removes the
+run's rows of earlier attempts, copies the small driver-side tables (input files, rates used),
+checks that the database holds exactly the rows the executors reported and the caller expected,
+records the load in ``ops.staging_loads`` and writes the ``ops.pipeline_metrics`` success row. The
+upserts read staging rows only through ``ops.committed_loads()``, so a failed or killed load is
+never read, and the metrics row exists only if the load committed. Nothing proportional to the
+input passes through the driver: it sees one count per partition.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
+from pyspark.sql import DataFrame, SparkSession
 
 from zluri_metrics import MetricsRow, insert_row
 
-BATCH_ROWS = 65_536
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=8192)
 QUARANTINE_COLUMNS = ("entity", "source_file", "reason", "raw_record")
 INPUT_FILE_COLUMNS = ("entity", "source_file", "sha256", "records")
+QUARANTINE_TABLE = "ops.quarantine"
+_COPIED = "part int, rows long"
+_COPIED_ARROW = pa.schema([("part", pa.int32()), ("rows", pa.int64())])
+
+
+class LoadMismatchError(RuntimeError):
+    """The database does not hold the rows the executors reported or the counts promised."""
+
+
+def new_load_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _identifier(table: str) -> sql.Composable:
+    return sql.SQL(".").join(sql.Identifier(part) for part in table.split("."))
+
+
+def copy_arrow(
+    cur: psycopg.Cursor,
+    table: str,
+    data: pa.Table | Iterable[pa.RecordBatch],
+    constants: Mapping[str, str],
+    columns: Sequence[str] | None = None,
+) -> int:
+    """COPY ``data`` into ``table`` (schema-qualified), with ``constants`` (e.g. flow_run_id, day)
+    as leading columns; ``columns`` names the batches' columns when ``data`` is not a table.
+    Returns the number of rows written."""
+    if isinstance(data, pa.Table):
+        columns, batches = data.column_names, data.to_batches()
+    else:
+        batches = data
+    names = [*constants, *(columns or ())]
+    statement = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
+        table=_identifier(table), columns=sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    )
+    rows = 0
+    with cur.copy(statement) as copy:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            fixed = [pa.repeat(pa.scalar(value, pa.string()), batch.num_rows) for value in constants.values()]
+            full = pa.RecordBatch.from_arrays([*fixed, *batch.columns], names=names)
+            buffer = io.BytesIO()
+            pacsv.write_csv(full, buffer, _CSV)
+            copy.write(buffer.getbuffer())
+            rows += batch.num_rows
+    return rows
+
+
+# -- the executors' side --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    database_url: str
+    table: str
+    flow_run_id: str
+    day: str
+    load_id: str
+
+
+def _copy_partition(target: _Target) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        first = next((b for b in batches if b.num_rows), None)
+        rows = 0
+        if first is not None:
+            constants = {
+                "flow_run_id": target.flow_run_id,
+                "day": target.day,
+                "load_id": target.load_id,
+                "load_part": str(part),
+            }
+            with psycopg.connect(target.database_url) as conn, conn.transaction(), conn.cursor() as cur:
+                # A re-executed partition (task retry) waits for, then replaces, an earlier execution.
+                cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{target.load_id}:{part}"])
+                cur.execute(
+                    sql.SQL("delete from {} where flow_run_id = %s and load_id = %s and load_part = %s").format(
+                        _identifier(target.table)
+                    ),
+                    [target.flow_run_id, target.load_id, part],
+                )
+                rows = copy_arrow(cur, target.table, _chain(first, batches), constants, first.schema.names)
+        yield pa.RecordBatch.from_pydict({"part": [part], "rows": [rows]}, schema=_COPIED_ARROW)
+
+    return run
+
+
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest
+
+
+def copy_partitions(frame: DataFrame, target: _Target) -> int:
+    """COPY ``frame`` (exactly the table's loaded columns) from the executors; rows written."""
+    reports = frame.mapInArrow(_copy_partition(target), _COPIED).collect()
+    return sum(r["rows"] for r in reports)
+
+
+# -- the driver's side ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """Everything one entity writes. ``tables`` maps a staging table name (``stg_agents``) to its
-    rows (exactly the table's loaded columns, without flow_run_id and day)."""
+    """Everything one entity writes. ``tables`` maps a staging table name (``stg_agents``) to its rows
+    (exactly the table's loaded columns, without the run and load columns), copied from the
+    executors; ``small_tables`` are copied by the driver in the commit (a few rows: rates used).
+    ``expected`` holds the rows each table must end up with, counted independently of the copy."""
 
     flow_run_id: str
     day: str
-    tables: Mapping[str, pa.Table]
-    quarantine: pa.Table  # entity, source_file, reason, raw_record
+    entity: str
+    tables: Mapping[str, DataFrame]
+    quarantine: DataFrame  # entity, source_file, reason, raw_record
     quarantine_entities: Sequence[str]  # entity names whose earlier quarantine rows this run replaces
     input_files: pa.Table | None  # entity, source_file, sha256, records
-    input_files_entity: str
-    metrics: Callable[[Mapping[str, int]], MetricsRow]  # built from the rows actually copied
-
-
-def copy_arrow(cur: psycopg.Cursor, table: str, data: pa.Table, constants: Mapping[str, str]) -> int:
-    """COPY ``data`` into ``table`` (schema-qualified), with ``constants`` (e.g. flow_run_id, day)
-    as leading columns. Returns the number of rows Postgres reports."""
-    columns = [*constants, *data.column_names]
-    statement = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
-        table=sql.SQL(".").join(sql.Identifier(part) for part in table.split(".")),
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-    )
-    with cur.copy(statement) as copy:
-        for batch in data.to_batches(max_chunksize=BATCH_ROWS):
-            if batch.num_rows == 0:
-                continue
-            fixed = [pa.repeat(pa.scalar(value, pa.string()), batch.num_rows) for value in constants.values()]
-            full = pa.RecordBatch.from_arrays([*fixed, *batch.columns], names=columns)
-            buffer = io.BytesIO()
-            pacsv.write_csv(full, buffer, _CSV)
-            copy.write(buffer.getbuffer())
-    return cur.rowcount if cur.rowcount >= 0 else data.num_rows
+    metrics: Callable[[Mapping[str, int]], MetricsRow]  # built from the rows actually loaded
+    expected: Mapping[str, int] = field(default_factory=dict)
+    small_tables: Mapping[str, pa.Table] = field(default_factory=dict)
+    load_id: str = field(default_factory=new_load_id)
 
 
 def load(database_url: str, request: LoadRequest) -> dict[str, int]:
-    """Replace the run's rows of the request's tables and load them; returns rows per table
-    (``ops.quarantine`` and ``staging.stg_input_files`` included)."""
-    run = {"flow_run_id": request.flow_run_id, "day": request.day}
+    """Copy the request's rows from the executors, then commit the load; returns rows per table
+    (``ops.quarantine`` and ``stg_input_files`` included)."""
+    copied: dict[str, int] = {}
+    frames = {f"staging.{table}": frame for table, frame in request.tables.items()}
+    frames[QUARANTINE_TABLE] = request.quarantine.select(*QUARANTINE_COLUMNS)
+    for name, frame in frames.items():
+        key = name.removeprefix("staging.")
+        # A table known to get no rows costs no Spark job (the commit still checks it holds none).
+        copied[key] = (
+            0 if request.expected.get(key) == 0 else copy_partitions(frame, _target(database_url, request, name))
+        )
+    return commit(database_url, request, copied)
+
+
+def _target(database_url: str, request: LoadRequest, table: str) -> _Target:
+    return _Target(database_url, table, request.flow_run_id, request.day, request.load_id)
+
+
+def commit(database_url: str, request: LoadRequest, copied: Mapping[str, int]) -> dict[str, int]:
+    """Make the load the run's one visible load of its tables, in one transaction (see module doc)."""
+    run, load_id = request.flow_run_id, request.load_id
+    constants = {"flow_run_id": run, "day": request.day, "load_id": load_id}
     loaded: dict[str, int] = {}
     with psycopg.connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
-        for table in request.tables:
+        for table in [*request.tables, *request.small_tables]:
             cur.execute(
-                sql.SQL("delete from staging.{} where flow_run_id = %s").format(sql.Identifier(table)),
-                [request.flow_run_id],
+                sql.SQL("delete from staging.{} where flow_run_id = %s and load_id is distinct from %s").format(
+                    sql.Identifier(table)
+                ),
+                [run, load_id],
             )
         cur.execute(
-            "delete from ops.quarantine where flow_run_id = %s and entity = any(%s)",
-            [request.flow_run_id, list(request.quarantine_entities)],
+            "delete from ops.quarantine where flow_run_id = %s and entity = any(%s) and load_id is not null"
+            " and load_id <> %s",
+            [run, list(request.quarantine_entities), load_id],
         )
-        cur.execute(
-            "delete from staging.stg_input_files where flow_run_id = %s and entity = %s",
-            [request.flow_run_id, request.input_files_entity],
-        )
-        for table, data in request.tables.items():
-            loaded[table] = copy_arrow(cur, f"staging.{table}", data, run)
-        quarantine = request.quarantine.select(list(QUARANTINE_COLUMNS))
-        loaded["ops.quarantine"] = copy_arrow(cur, "ops.quarantine", quarantine, run)
+        for table in [*request.tables, QUARANTINE_TABLE]:
+            name = table if "." in table else f"staging.{table}"
+            cur.execute(
+                sql.SQL("select count(*) from {} where flow_run_id = %s and load_id = %s").format(_identifier(name)),
+                [run, load_id],
+            )
+            loaded[table] = cur.fetchone()[0]
+        for table, rows in request.small_tables.items():
+            loaded[table] = copy_arrow(cur, f"staging.{table}", rows, constants)
+        cur.execute("delete from staging.stg_input_files where flow_run_id = %s and entity = %s", [run, request.entity])
         if request.input_files is not None:
             loaded["stg_input_files"] = copy_arrow(
-                cur, "staging.stg_input_files", request.input_files.select(list(INPUT_FILE_COLUMNS)), run
+                cur, "staging.stg_input_files", request.input_files.select(list(INPUT_FILE_COLUMNS)), constants
             )
+        _check(request.entity, loaded, copied, request.expected)
+        cur.execute(
+            "insert into ops.staging_loads (flow_run_id, entity, load_id, day, rows) values (%s, %s, %s, %s, %s)"
+            " on conflict (flow_run_id, entity) do update set load_id = excluded.load_id, day = excluded.day,"
+            " rows = excluded.rows, committed_at = now()",
+            [run, request.entity, load_id, request.day, json.dumps(loaded, sort_keys=True)],
+        )
         insert_row(conn, request.metrics(loaded))
     return loaded
 
 
-# Ids a run's records may name, for cross-entity checks: the run's own staging rows (the flow
-# stages the referenced entity first) and, where the core table is the master, what is known already.
+def _check(entity: str, loaded: Mapping[str, int], copied: Mapping[str, int], expected: Mapping[str, int]) -> None:
+    wrong = {
+        table: (loaded.get(table), copied.get(table), expected.get(table))
+        for table in {*copied, *expected}
+        if loaded.get(table) != copied.get(table, loaded.get(table))
+        or loaded.get(table) != expected.get(table, loaded.get(table))
+    }
+    if wrong:
+        details = "; ".join(f"{t}: in database {d}, copied {c}, expected {e}" for t, (d, c, e) in sorted(wrong.items()))
+        raise LoadMismatchError(f"{entity}: load does not reconcile: {details}")
+
+
+# Ids a run's records may name, for cross-entity checks: the run's own committed staging rows (the
+# flow stages the referenced entity first) and, where the core table is the master, what is known.
+_RUN = "flow_run_id = %(run)s and load_id in (select load_id from ops.staging_loads where flow_run_id = %(run)s)"
 REFERENCES: dict[str, tuple[str, pa.DataType]] = {
     "agents": (
-        "select agent_id from staging.stg_agents where flow_run_id = %(run)s"
-        " union select agent_id from staging.stg_agent_details where flow_run_id = %(run)s",
+        f"select agent_id from staging.stg_agents where {_RUN}"
+        f" union select agent_id from staging.stg_agent_details where {_RUN}",
         pa.int64(),
     ),
-    "roles": (
-        "select role_id from staging.stg_roles where flow_run_id = %(run)s union select role_id from core.roles",
-        pa.int64(),
-    ),
-    "cards": (
-        "select card_id from staging.stg_cards where flow_run_id = %(run)s union select card_id from core.cards",
-        pa.string(),
-    ),
+    "roles": (f"select role_id from staging.stg_roles where {_RUN} union select role_id from core.roles", pa.int64()),
+    "cards": (f"select card_id from staging.stg_cards where {_RUN} union select card_id from core.cards", pa.string()),
     "budgets": (
-        "select budget_id from staging.stg_budgets where flow_run_id = %(run)s"
-        " union select budget_id from core.budgets",
+        f"select budget_id from staging.stg_budgets where {_RUN} union select budget_id from core.budgets",
         pa.string(),
     ),
 }
+_ID_BATCH = 65_536
+
+
+def _read_ids(database_url: str, reference: str, flow_run_id: str) -> Iterator[pa.RecordBatch]:
+    query, dtype = REFERENCES[reference]
+    schema = pa.schema([("id", dtype)])
+    with psycopg.connect(database_url) as conn, conn.cursor(name="reference_ids") as cur:
+        cur.execute(query, {"run": flow_run_id})
+        while rows := cur.fetchmany(_ID_BATCH):
+            yield pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], dtype)], schema=schema)
 
 
 def reference_ids(database_url: str, reference: str, flow_run_id: str) -> pa.Table:
     """The known ids of ``reference`` (see ``REFERENCES``) as a one-column Arrow table ``id``."""
-    query, dtype = REFERENCES[reference]
-    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(query, {"run": flow_run_id})
-        ids = [row[0] for row in cur.fetchall()]
-    return pa.table({"id": pa.array(ids, dtype)})
+    _, dtype = REFERENCES[reference]
+    batches = list(_read_ids(database_url, reference, flow_run_id))
+    return pa.Table.from_batches(batches, schema=pa.schema([("id", dtype)]))
+
+
+def reference_frame(spark: SparkSession, database_url: str, reference: str, flow_run_id: str) -> DataFrame:
+    """The same ids as a Spark frame read by an executor, so they never pass through the driver."""
+    _, dtype = REFERENCES[reference]
+    spark_type = "bigint" if dtype == pa.int64() else "string"
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for _ in batches:
+            pass
+        yield from _read_ids(database_url, reference, flow_run_id)
+
+    return spark.range(1, numPartitions=1).mapInArrow(run, f"id {spark_type}")

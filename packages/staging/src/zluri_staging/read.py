@@ -1,45 +1,71 @@
-"""Reading one entity of one day: ``<input_root>/sync-<day>/<entity>/*.json``, every file of the
-folder in ONE pass with an explicit schema, never inferring one.
+"""Reading one entity of one day: ``<input_root>/sync-<day>/<entity>/*.json``, with an explicit
+schema, never inferring one, in memory that does not grow with file size.
 
-Each file is read whole (``wholetext``) and parsed once as a JSON array of raw JSON texts, then each
-record text is parsed with the entity's record schema. The text is wrapped in ``[...]`` before the
-first parse, so Spark's parser must consume the whole file: trailing garbage, a second document or a
-truncated file fails the parse (Spark otherwise stops at the end of the first value and ignores the
-rest). An unreadable file or a record that is not a JSON object never fails the day: it becomes a
-row with ``read_error`` set, which the first validation rule quarantines.
+The driver only lists the folder. The files are cut into records on the executors, while they are
+read, by ``split.FileSplit`` (inside ``mapInArrow``, so records reach the JVM as Arrow batches);
+each record keeps its exact text, and Spark's JSON parser then reads that text with the entity's
+record schema. Neither a whole file nor a whole day passes through one string or one row: Spark's
+own JSON reader cannot do that for these layouts (a top-level array, or the ``results`` array of a
+page, is materialised whole before its first row is returned; see README, Scale).
 
-Spark's file scan skips zero-byte files entirely, so the folder is also listed through Hadoop's
-FileSystem (which works for local paths and s3a:// alike) and empty files are added as unreadable.
+Every listed ``*.json`` file yields exactly one *file row* (position null) with its checksum, its
+record count (null when unreadable) and, for an unreadable file, the reason and the file's first
+bytes; a good file's records follow as *record rows*. Whether a file is good is known only at its
+end, so ``records`` drops the record rows of files whose file row says they are unreadable: an
+unreadable file is one quarantine entry, never half loaded. Names Spark's own file index would
+skip (``_x.json``, ``.x.json``) are read like any other; a symbolic link that leaves the day's
+folder is not followed but quarantined.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from pyspark.sql import Column, DataFrame, SparkSession
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from zluri_staging.schemas import ENTITIES, INPUT_FILES, EntitySpec, read_schema
+from zluri_staging.fs import S3Settings, open_s3a
+from zluri_staging.schemas import ENTITIES, INPUT_FILES, EntitySpec
+from zluri_staging.split import ERR_EMPTY, ERR_NOT_JSON, ERR_NOT_OBJECT, ERR_NOT_UTF8, FileSplit
 
 log = logging.getLogger(__name__)
 
 FILE_PATTERN = "*.json"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+ERR_LINK_OUTSIDE = "symbolic link leads outside the day's folder (not followed)"
+ERR_UNREADABLE = "file cannot be opened"
+BATCH_ROWS = 2048  # records per Arrow batch handed to the JVM: a few MB at most
 
-ERR_EMPTY = "file is empty"
-ERR_NOT_JSON = "file is not valid JSON"
-ERR_NOT_OBJECT = "record is not a JSON object"
-_ERR_SHAPE = {
-    "array": "file is not a JSON array",
-    "results": 'file has no "results" array',
-    "object": "file is not a JSON object",
-}
+SPLIT_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("sha256", T.StringType()),
+        T.StructField("file_records", T.LongType()),
+        T.StructField("position", T.IntegerType()),
+        T.StructField("raw_record", T.StringType()),
+        T.StructField("read_error", T.StringType()),
+    ]
+)
+_ARROW = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("sha256", pa.string()),
+        ("file_records", pa.int64()),
+        ("position", pa.int32()),
+        ("raw_record", pa.string()),
+        ("read_error", pa.string()),
+    ]
+)
 
 
 class MissingEntityError(FileNotFoundError):
@@ -50,10 +76,23 @@ class MissingEntityError(FileNotFoundError):
         self.folder, self.entity, self.day = folder, entity, day
 
 
+class UnaccountedFilesError(RuntimeError):
+    """Files were listed but not read (or read but not listed): the step fails naming them."""
+
+
 @dataclass(frozen=True)
 class InputFile:
     name: str  # file name inside the entity folder
     size: int
+    error: str | None = None  # known before reading (a link leaving the folder)
+
+
+@dataclass(frozen=True)
+class EntityInput:
+    """One entity's split rows (lazy) and the files the listing found (``source_file`` values)."""
+
+    parsed: DataFrame
+    listed: list[str]
 
 
 def entity_dir(input_root: str, day: str, entity: str) -> str:
@@ -76,22 +115,29 @@ def _local_path(folder: str) -> Path | None:
     return None
 
 
+def _local_entry(entry: os.DirEntry, folder: Path) -> InputFile | None:
+    if entry.is_symlink():
+        target = Path(os.path.realpath(entry.path))
+        if target.parent != folder.resolve():
+            return InputFile(entry.name, 0, ERR_LINK_OUTSIDE)
+    if not entry.is_file():
+        return None
+    return InputFile(entry.name, entry.stat().st_size)
+
+
 def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | None:
-    """The ``*.json`` files directly in ``folder`` (None if the folder does not exist).
+    """The ``*.json`` files directly in ``folder`` (None if the folder does not exist), every name
+    included (Spark's own file index would skip ``_*`` and ``.*``).
 
     A local folder is listed with the OS (one call for 20,000 files); any other file system
-    (s3a://, hdfs://) through Hadoop's FileSystem of the session, which is what Spark reads with."""
+    (s3a://, hdfs://) through Hadoop's FileSystem of the session."""
     local = _local_path(folder)
     if local is not None:
         if not local.is_dir():
             return None
         with os.scandir(local) as entries:
-            files = [
-                InputFile(entry.name, entry.stat().st_size)
-                for entry in entries
-                if entry.is_file() and fnmatch.fnmatchcase(entry.name, FILE_PATTERN)
-            ]
-        return sorted(files, key=lambda f: f.name)
+            listed = [_local_entry(e, local) for e in entries if fnmatch.fnmatchcase(e.name, FILE_PATTERN)]
+        return sorted((f for f in listed if f is not None), key=lambda f: f.name)
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -105,201 +151,193 @@ def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | Non
     return sorted(files, key=lambda f: f.name)
 
 
-def _read_partitions(spark: SparkSession, files: list[InputFile]) -> int:
-    # Spark packs small files into ~4 MB "open cost" slots: 20,000 one-object files would become
-    # hundreds of tasks that each do almost nothing. A few tasks per core, or one per 128 MB.
-    total = sum(f.size for f in files)
-    return max(2 * spark.sparkContext.defaultParallelism, -(-total // (128 << 20)))
+# -- cutting files into rows (runs on the executors) ----------------------------------------------
 
 
-def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) -> DataFrame | None:
-    """The parsed frame of one entity and day, or None when its folder does not exist.
+class _Rows:
+    """Columns of the rows being gathered into one Arrow batch."""
 
-    Columns: source_file, sha256 (of the file text), file_records (records in the file, null when
-    the file is unreadable), position (record index in the file), raw_record, read_error, record
-    (the entity's record struct). A readable file with no records keeps one row with a null
-    position so it still appears in ``input_files``; ``records`` drops that row.
-    """
+    def __init__(self) -> None:
+        self.columns: list[list] = [[] for _ in _ARROW.names]
+
+    def add(self, *values: object) -> None:
+        for column, value in zip(self.columns, values, strict=True):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def batch(self) -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(self.columns, _ARROW, strict=True)], schema=_ARROW
+        )
+        self.columns = [[] for _ in _ARROW.names]
+        return batch
+
+
+def split_rows(source_file: str, stream: BinaryIO, layout: str) -> Iterator[pa.RecordBatch]:
+    """The record rows of one file, then its file row, as Arrow batches of at most BATCH_ROWS."""
+    split = FileSplit(stream, layout)
+    rows = _Rows()
+    for position, text, is_object in split.records():
+        rows.add(source_file, None, None, position, text, None if is_object else ERR_NOT_OBJECT)
+        if len(rows) >= BATCH_ROWS:
+            yield rows.batch()
+    if split.error is None:
+        rows.add(source_file, split.sha256, split.count, None, None, None)
+    else:
+        rows.add(source_file, split.sha256, None, None, split.sample, split.error)
+    yield rows.batch()
+
+
+def _error_row(source_file: str, error: str, sha256: str = EMPTY_SHA256) -> pa.RecordBatch:
+    rows = _Rows()
+    rows.add(source_file, sha256, None, None, "", error)
+    return rows.batch()
+
+
+def _split_paths(
+    layout: str, s3: S3Settings | None = None
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for source_file, uri, error in zip(*(batch.column(c).to_pylist() for c in range(3)), strict=True):
+                if error is not None:
+                    yield _error_row(source_file, error)
+                    continue
+                try:
+                    stream = open_input(uri, s3)
+                except OSError as exc:
+                    yield _error_row(source_file, f"{ERR_UNREADABLE}: {exc.strerror or exc}")
+                    continue
+                with stream:
+                    yield from split_rows(source_file, stream, layout)
+
+    return run
+
+
+def _split_texts(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for source_file, value in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                yield from split_rows(source_file, io.BytesIO(value.encode("utf-8")), layout)
+
+    return run
+
+
+def open_input(uri: str, s3: S3Settings | None = None) -> BinaryIO:
+    """A binary stream of one input file: a local path, or any URL pyarrow's file systems open."""
+    local = _local_path(uri)
+    if local is not None:
+        return open(local, "rb")  # noqa: SIM115 - the caller closes it
+    if s3 is not None and uri.startswith("s3a://"):
+        # Arrow knows no s3a:// scheme; the driver's S3A settings say where and as whom.
+        return open_s3a(uri, s3)
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    return filesystem.open_input_stream(path)  # type: ignore[return-value]
+
+
+def _bins(files: list[InputFile], slots: int) -> list[list[InputFile]]:
+    """Files spread over at most ``slots`` tasks, largest first onto the lightest task, so one big
+    file does not share its task with the rest of the day."""
+    bins: list[list[InputFile]] = [[] for _ in range(max(1, min(slots, len(files))))]
+    loads = [0] * len(bins)
+    for f in sorted(files, key=lambda f: -f.size):
+        lightest = loads.index(min(loads))
+        bins[lightest].append(f)
+        loads[lightest] += f.size + 4096  # a file costs something even when tiny
+    return [b for b in bins if b]
+
+
+def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) -> EntityInput | None:
+    """The split rows of one entity and day (see the module doc) and the listed files, or None when
+    its folder does not exist. Columns: source_file, sha256, file_records, position, raw_record,
+    read_error, record."""
     spec = ENTITIES[entity]
     folder = entity_dir(input_root, day, entity)
     files = list_entity_files(spark, folder)
     if files is None:
         return None
     prefix = source_prefix(day, entity)
-    empty = [f for f in files if f.size == 0]
-    parts: list[DataFrame] = []
-    if len(empty) < len(files):
-        text = (
-            spark.read.option("pathGlobFilter", FILE_PATTERN)
-            .text(folder, wholetext=True)
-            .coalesce(_read_partitions(spark, files))
-        )
-        parts.append(
-            text.select(
-                F.concat(F.lit(prefix), _file_name(F.col("_metadata.file_path"))).alias("source_file"),
-                F.col("value"),
-            ).transform(lambda df: parse_files(df, spec))
-        )
-    if empty:
-        parts.append(_empty_files(spark, spec, [prefix + f.name for f in empty]))
-    if not parts:  # the folder exists but holds no *.json file
-        return spark.createDataFrame([], _parsed_schema(spec))
-    parsed = parts[0]
-    for extra in parts[1:]:
-        parsed = parsed.unionByName(extra)
-    return parsed
-
-
-def _layout_type(layout: str, element: T.DataType) -> T.DataType:
-    # The type of one JSON document of a file, given the type of one of its records.
-    return {
-        "array": T.ArrayType(element),
-        "results": T.StructType([T.StructField("results", T.ArrayType(element))]),
-        "object": element,
-    }[layout]
-
-
-def _records_of(document: Column, layout: str) -> Column:
-    return {"array": document, "results": document.getField("results"), "object": F.array(document)}[layout]
+    listing_schema = "source_file string, uri string, error string"
+    listed = [prefix + f.name for f in files]
+    if not files:
+        return EntityInput(with_record(spark.createDataFrame([], SPLIT_SCHEMA), spec), listed)
+    total = sum(f.size for f in files)
+    slots = max(2 * spark.sparkContext.defaultParallelism, -(-total // (64 << 20)))
+    bins = _bins(files, slots)
+    rows = spark.sparkContext.parallelize(bins, len(bins)).flatMap(
+        lambda files_of_task: [(prefix + f.name, f"{folder}/{f.name}", f.error) for f in files_of_task]
+    )
+    listing = spark.createDataFrame(rows, listing_schema)
+    s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
+    return EntityInput(with_record(listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA), spec), listed)
 
 
 def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:
-    """(source_file, value = whole file text) -> the parsed frame (see ``read_entity``). Pure.
+    """(source_file, value = whole file text) -> the split rows with ``record``, by the same cutter
+    ``read_entity`` runs on files. For callers that hold file texts already (small inputs, tests)."""
+    return with_record(files.mapInArrow(_split_texts(spec.layout), SPLIT_SCHEMA), spec)
 
-    Each file is parsed twice, both times as a whole: once into the raw JSON text of every record
-    and once straight into the record schema. Parsing each record's text again with ``from_json``
-    would be the obvious way, but costs about three times as much per record; the two arrays are
-    zipped by position instead. A file whose typed parse fails as a whole (a record that is not an
-    object nulls the array) falls back to parsing its records one by one."""
-    text = F.col("value")
-    # A UTF-8 byte order mark is legal at the start of a file but not in JSON.
-    body = F.when(text.startswith("\ufeff"), F.expr("substring(value, 2)")).otherwise(text)
-    wrapped = F.concat(F.lit("["), F.col("_body"), F.lit("]"))
-    raw_documents = F.from_json(wrapped, T.ArrayType(_layout_type(spec.layout, T.StringType())))
-    typed_documents = F.from_json(wrapped, T.ArrayType(_layout_type(spec.layout, spec.record)))
-    raw_items = _records_of(F.element_at(F.col("_documents"), 1), spec.layout)
-    typed_items = _records_of(F.element_at(F.col("_typed"), 1), spec.layout)
-    # Only for a file the layout parse rejected: is it JSON at all (then it has the wrong shape)?
-    any_json = F.when(F.col("_documents").isNull(), F.from_json(wrapped, T.ArrayType(T.StringType())))
-    count = F.when(F.col("_documents").isNotNull(), F.size("_documents")).otherwise(F.size("_any_json"))
-    file_error = (
-        F.when(F.col("_documents").isNull() & F.col("_any_json").isNull(), F.lit(ERR_NOT_JSON))
-        .when(count == 0, F.lit(ERR_EMPTY))
-        .when(count > 1, F.concat(F.lit("file holds "), count.cast("string"), F.lit(" JSON documents")))
-        .when(F.col("_items").isNull(), F.lit(_ERR_SHAPE[spec.layout]))
-    )
-    no_records = F.array_repeat(F.lit(None).cast(spec.record), F.size("_items"))
-    per_file = (
-        files.select("source_file", "value", body.alias("_body"))
-        .select("source_file", "value", "_body", raw_documents.alias("_documents"), typed_documents.alias("_typed"))
-        .select("source_file", "value", "_body", "_documents", raw_items.alias("_items"), typed_items.alias("_records"))
-        .select("source_file", "value", "_documents", "_items", "_records", any_json.alias("_any_json"))
-        .select(
-            "source_file",
-            F.sha2(text, 256).alias("sha256"),
-            file_error.alias("_file_error"),
-            "_items",
-            "_records",
-            "value",
-        )
-        .select(
-            "source_file",
-            "sha256",
-            F.when(F.col("_file_error").isNull(), F.size("_items").cast("long")).alias("file_records"),
-            "_file_error",
-            # The text of an unreadable file is kept (it is all there is of its records); a good
-            # file's text is dropped here so it is not copied onto every exploded row.
-            F.when(F.col("_file_error").isNotNull(), F.col("value")).alias("_file_text"),
-            F.when(
-                F.col("_file_error").isNull(),
-                F.arrays_zip(F.col("_items").alias("raw"), F.coalesce(F.col("_records"), no_records).alias("typed")),
-            ).alias("_pairs"),
-        )
-    )
-    exploded = per_file.select(
-        "source_file",
-        "sha256",
-        "file_records",
-        "_file_error",
-        "_file_text",
-        F.posexplode_outer("_pairs").alias("position", "_pair"),
-    )
-    element = F.col("_pair.raw")
-    read_error = F.coalesce(
-        F.col("_file_error"),
-        F.when(F.col("position").isNotNull() & (element.isNull() | ~element.startswith("{")), F.lit(ERR_NOT_OBJECT)),
-    )
-    return exploded.select(
-        "source_file",
-        "sha256",
-        "file_records",
-        F.col("position").cast("int").alias("position"),
-        F.coalesce(element, F.col("_file_text")).alias("raw_record"),
-        read_error.alias("read_error"),
-        F.when(
-            read_error.isNull() & F.col("position").isNotNull(),
-            F.coalesce(F.col("_pair.typed"), F.from_json(element, spec.record)),
-        ).alias("record"),
-    )
+
+def with_record(rows: DataFrame, spec: EntitySpec) -> DataFrame:
+    """The split rows plus ``record``: a record row's text parsed with the entity's schema. Pure."""
+    parse = F.col("position").isNotNull() & F.col("read_error").isNull()
+    return rows.withColumn("record", F.when(parse, F.from_json("raw_record", spec.record)))
 
 
 def records(parsed: DataFrame) -> DataFrame:
-    """One row per record (and per unreadable file): source_file, position, raw_record, read_error,
-    record. Drops the placeholder row of a readable file without records."""
-    return parsed.where(F.col("position").isNotNull() | F.col("read_error").isNotNull()).select(
+    """One row per record of a readable file, and one per unreadable file: source_file, position,
+    raw_record, read_error, record. Pure."""
+    unreadable = F.col("position").isNull() & F.col("read_error").isNotNull()
+    bad_files = parsed.where(unreadable).select("source_file")
+    good_records = parsed.where(F.col("position").isNotNull()).join(F.broadcast(bad_files), "source_file", "left_anti")
+    return good_records.unionByName(parsed.where(unreadable)).select(
         "source_file", "position", "raw_record", "read_error", "record"
     )
 
 
 def input_files(parsed: DataFrame, entity: str) -> DataFrame:
-    """One row per input file: entity, source_file, sha256, records (null for an unreadable file)."""
-    return (
-        parsed.select("source_file", "sha256", "file_records")
-        .dropDuplicates(["source_file"])
-        .select(
-            F.lit(entity).alias("entity"),
-            "source_file",
-            "sha256",
-            F.col("file_records").alias("records"),
+    """One row per input file: entity, source_file, sha256, records (null for an unreadable file). Pure."""
+    return parsed.where(F.col("position").isNull()).select(
+        F.lit(entity).alias("entity"), "source_file", "sha256", F.col("file_records").alias("records")
+    )
+
+
+def check_accounted(listed: Iterable[str], read_files: Iterable[str], entity: str) -> None:
+    """Every listed file has exactly one file row and nothing else was read; else the step fails."""
+    listed_set, read_list = set(listed), list(read_files)
+    missing = sorted(listed_set - set(read_list))
+    extra = sorted(set(read_list) - listed_set)
+    twice = sorted({f for f in read_list if read_list.count(f) > 1}) if len(read_list) != len(set(read_list)) else []
+    if missing or extra or twice:
+        raise UnaccountedFilesError(
+            f"{entity}: listed and read files differ: not read {missing[:20]}, not listed {extra[:20]}, "
+            f"read twice {twice[:20]}"
         )
-    )
-
-
-def _file_name(uri: Column) -> Column:
-    # _metadata.file_path is a URI: the name is percent-encoded, while '+' stays literal (a plain
-    # URL decoder would turn it into a space).
-    return F.url_decode(F.replace(F.regexp_extract(uri, r"[^/]*$", 0), F.lit("+"), F.lit("%2B")))
-
-
-def _parsed_schema(spec: EntitySpec) -> T.StructType:
-    base = read_schema(spec.record)
-    return T.StructType(
-        [
-            base["source_file"],
-            T.StructField("sha256", T.StringType()),
-            T.StructField("file_records", T.LongType()),
-            *[base[name] for name in ("position", "raw_record", "read_error", "record")],
-        ]
-    )
-
-
-def _empty_files(spark: SparkSession, spec: EntitySpec, names: list[str]) -> DataFrame:
-    rows = [(name, EMPTY_SHA256, None, None, "", ERR_EMPTY, None) for name in names]
-    return spark.createDataFrame(rows, _parsed_schema(spec))
 
 
 __all__ = [
     "ERR_EMPTY",
+    "ERR_LINK_OUTSIDE",
     "ERR_NOT_JSON",
     "ERR_NOT_OBJECT",
+    "ERR_NOT_UTF8",
     "INPUT_FILES",
+    "EntityInput",
     "InputFile",
     "MissingEntityError",
+    "UnaccountedFilesError",
+    "check_accounted",
     "entity_dir",
     "input_files",
     "list_entity_files",
+    "open_input",
     "parse_files",
     "read_entity",
     "records",
     "source_prefix",
+    "split_rows",
 ]

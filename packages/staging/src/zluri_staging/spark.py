@@ -9,6 +9,7 @@ the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,6 +39,9 @@ def build_spark(
     from delta import configure_spark_with_delta_pip
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Records are cut and loaded by Python on the executors: the same interpreter (and so the same
+    # installed packages) as the driver unless told otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     master = master or os.environ.get("ZLURI_SPARK_MASTER", "local[*]")
     configured = int(os.environ.get("ZLURI_SHUFFLE_PARTITIONS", "0"))
     partitions = shuffle_partitions or configured or _default_partitions(master)

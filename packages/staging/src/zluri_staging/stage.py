@@ -5,11 +5,12 @@ quality -> bronze -> load, and the counts that prove nothing was dropped.
 derived tables) and runs the one composition ``_stage``. The SparkSession is passed in and shared
 by the flow run's tasks; nothing here creates, configures or stops one.
 
-Spark work is arranged so the JSON is parsed once: the parsed frame is persisted and the bronze
-write fills that cache; the classified frame (every record with its status — valid, duplicate,
-quarantined — and reason) is computed from it once and persisted; counts, the rows to COPY (as
-Arrow) and the quarantine rows are small reads of that cache, as are the derived tables, the FX
-checks and data quality.
+Spark work is arranged so each file is read and cut into records once: the split rows are persisted
+and the bronze write fills that cache; the classified frame (every record with its status — valid,
+duplicate, quarantined — and reason) is computed from it once and persisted; counts, the derived
+tables, the FX checks and data quality are small reads of that cache, and the executors COPY the
+valid and quarantined rows straight into Postgres. The driver holds counts, a few sample ids and
+one row per input file, never the records.
 Bronze is written first (before data quality, not after it): it holds the input as read, which is
 most useful precisely when a critical expectation then fails the step.
 """
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -34,7 +34,7 @@ from zluri_staging import bronze, dq, fx, load, read, rules, transforms
 from zluri_staging.dedupe import RANK, latest_first
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON, Rule
-from zluri_staging.schemas import ENTITIES, STAGING, staging_columns
+from zluri_staging.schemas import ENTITIES, QUARANTINE, STAGING, staging_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ PIPELINE_NAME = "zluri_day_pipeline"
 STATUS = "_stage_status"
 VALID, DUPLICATE, QUARANTINED = "valid", "duplicate", "quarantined"
 SAMPLE_IDS = 20  # ids named in a warning line; the report's lists hold all of them
-MAX_LISTED_IDS = 10_000
 
 __all__ = [
     "DerivedCounts",
@@ -131,12 +130,15 @@ class _Run:
         return self.home / "reports" / self.day / self.flow_run_id
 
     def ids_frame(self, reference: str) -> DataFrame:
-        """The ids ``reference`` names in this run (read once per stage call)."""
+        """The ids ``reference`` names in this run, read by an executor (once per stage call)."""
         if reference not in self._ids:
-            self._ids[reference] = self.spark.createDataFrame(
-                load.reference_ids(self.database_url, reference, self.flow_run_id)
-            )
+            frame = load.reference_frame(self.spark, self.database_url, reference, self.flow_run_id)
+            self._ids[reference] = frame.persist(StorageLevel.MEMORY_AND_DISK)
         return self._ids[reference]
+
+    def release(self) -> None:
+        for frame in self._ids.values():
+            frame.unpersist()
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,8 @@ class _Plan:
     derived: tuple[_Derived, ...] = ()
     # I/O-fed enrichment before the rules (currency conversion, reference flags)
     enrich: Callable[[_Run, DataFrame], DataFrame] | None = None
-    # extra tables and warnings from the valid rows (Spark frame, Arrow rows)
-    extras: Callable[[_Run, DataFrame, pa.Table], tuple[dict[str, pa.Table], list[str]]] | None = None
+    # small extra tables and warnings from the valid rows
+    extras: Callable[[_Run, DataFrame], tuple[dict[str, pa.Table], list[str]]] | None = None
     dq_refs: Callable[[_Run], dict[str, DataFrame]] | None = None
 
 
@@ -172,28 +174,31 @@ def _enrich_transactions(run: _Run, typed: DataFrame) -> DataFrame:
     return transforms.flag_known(with_cards, run.ids_frame("budgets"), "budget_id", "budget_known")
 
 
-def _unknown(rows: pa.Table, column: str, flag: str) -> tuple[int, list[str]]:
-    unknown = rows.filter(pc.equal(rows[flag], False))
-    ids = sorted(set(unknown[column].to_pylist()))
-    return unknown.num_rows, ids
+def _sample_ids(rows: DataFrame, column: str) -> tuple[int, list[str]]:
+    """How many rows, and the first distinct values of ``column`` among them (a bounded sample)."""
+    count = rows.count()
+    if not count:
+        return 0, []
+    ids = rows.select(F.col(column).cast("string")).distinct().orderBy(column).limit(SAMPLE_IDS + 1).collect()
+    return count, [r[0] for r in ids]
 
 
-def _transaction_extras(run: _Run, valid: DataFrame, rows: pa.Table) -> tuple[dict[str, pa.Table], list[str]]:
+def _listed(ids: list[str]) -> str:
+    return ", ".join(ids[:SAMPLE_IDS]) + (" ..." if len(ids) > SAMPLE_IDS else "")
+
+
+def _transaction_extras(run: _Run, valid: DataFrame) -> tuple[dict[str, pa.Table], list[str]]:
     warnings = []
     for column, flag, what in (("card_id", "card_known", "card"), ("budget_id", "budget_known", "budget")):
-        count, ids = _unknown(rows, column, flag)
+        count, ids = _sample_ids(valid.where(F.col(flag) == F.lit(False)), column)
         if count:
-            warnings.append(
-                f"{count} transactions reference an unknown {what} (kept): {column} {', '.join(ids[:SAMPLE_IDS])}"
-                + (" ..." if len(ids) > SAMPLE_IDS else "")
-            )
-    disagreements = fx.usd_disagreements(valid).select("transaction_id").toArrow()["transaction_id"].to_pylist()
-    if disagreements:
-        listed = sorted(disagreements)[:MAX_LISTED_IDS]
+            warnings.append(f"{count} transactions reference an unknown {what} (kept): {column} {_listed(ids)}")
+    count, ids = _sample_ids(fx.usd_disagreements(valid), "transaction_id")
+    if count:
         warnings.append(
-            f"{len(disagreements)} transactions: feed USD amount differs from ours by more than 2%: "
-            f"transaction_id {', '.join(listed[:SAMPLE_IDS])}" + (" ..." if len(listed) > SAMPLE_IDS else "")
+            f"{count} transactions: feed USD amount differs from ours by more than 2%: transaction_id {_listed(ids)}"
         )
+    # One row per currency and day used: a handful, so the driver copies it in the commit.
     fx_rates = transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()
     return {"stg_fx_rates": fx_rates}, warnings
 
@@ -262,47 +267,37 @@ _PLANS: dict[str, _Plan] = {
 
 
 @dataclass
-class _Outcome:
-    """One classified table cut into its parts: the rows to load and the quarantine rows (Arrow,
-    in memory) and the counts."""
+class _Tally:
+    """Counts of one classified frame by status, and quarantine reasons."""
 
-    valid: pa.Table
-    quarantine: pa.Table
     read: int
+    valid: int
     duplicates: int
+    quarantined: int
     reasons: dict[str, int]
 
-    @property
-    def quarantined(self) -> int:
-        return self.quarantine.num_rows
 
-
-def _collect(classified: DataFrame, table: str, entity: str, carry: Sequence[str]) -> _Outcome:
-    """Three small actions on the (cached) classified frame: counts by status and reason, the valid
-    rows and the quarantined rows, each straight to Arrow."""
-    tally = classified.groupBy(STATUS, REASON).count().collect()
+def _tally(classified: DataFrame) -> _Tally:
+    """One small action on the (cached) classified frame: counts by status and reason."""
     counts = {VALID: 0, DUPLICATE: 0, QUARANTINED: 0}
     reasons: dict[str, int] = {}
-    for row in tally:
+    for row in classified.groupBy(STATUS, REASON).count().collect():
         counts[row[STATUS]] += row["count"]
         if row[STATUS] == QUARANTINED:
             reasons[row[REASON]] = row["count"]
-    valid = classified.where(F.col(STATUS) == VALID).select(
-        *[F.col(f.name).cast(f.dataType).alias(f.name) for f in STAGING[table].fields], *carry
-    )
-    quarantine = classified.where(F.col(STATUS) == QUARANTINED).select(
-        F.lit(entity).alias("entity"), "source_file", REASON, "raw_record"
-    )
-    outcome = _Outcome(
-        valid=valid.toArrow(),
-        quarantine=quarantine.toArrow(),
+    return _Tally(
         read=sum(counts.values()),
+        valid=counts[VALID],
         duplicates=counts[DUPLICATE],
+        quarantined=counts[QUARANTINED],
         reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
-    if outcome.valid.num_rows != counts[VALID] or outcome.quarantined != counts[QUARANTINED]:
-        raise RuntimeError(f"{entity}: rows collected do not match the counts {counts}")
-    return outcome
+
+
+def _quarantine_rows(classified: DataFrame, entity: str) -> DataFrame:
+    return classified.where(F.col(STATUS) == QUARANTINED).select(
+        F.lit(entity).alias("entity"), "source_file", F.col(REASON).alias("reason"), "raw_record"
+    )
 
 
 class _Phases:
@@ -323,34 +318,86 @@ def _records_order(plan: _Plan) -> list[Column]:
     return latest_first(updated)
 
 
+def _parsed_count(input_files: pa.Table) -> int:
+    """Records the cutter found (a good file's count) plus one per unreadable file: counted while
+    reading, independently of classification."""
+    counts = input_files["records"].to_pylist()
+    return sum(n for n in counts if n is not None) + sum(1 for n in counts if n is None)
+
+
+@dataclass
+class _Staged:
+    """What the phases hand each other."""
+
+    tally: _Tally
+    tables: dict[str, DataFrame] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
+    quarantines: list[DataFrame] = field(default_factory=list)
+    quarantined_total: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    derived: dict[str, DerivedCounts] = field(default_factory=dict)
+    dq_frames: list[tuple[str, DataFrame, dict[str, DataFrame] | None]] = field(default_factory=list)
+    small_tables: dict[str, pa.Table] = field(default_factory=dict)
+
+
+def _derive(run: _Run, plan: _Plan, valid: DataFrame, staged: _Staged, cached: list[DataFrame]) -> None:
+    """Derived tables (agent roles, memberships): exploded from the valid rows, checked, counted."""
+    for derived in plan.derived:
+        candidates = transforms.flag_known(
+            derived.explode(valid), run.ids_frame(derived.reference), derived.column, derived.flag
+        )
+        classified = classify(candidates, derived.rule_list(), derived.keys, latest_first(None)).persist(
+            StorageLevel.MEMORY_AND_DISK_DESER
+        )
+        cached.append(classified)
+        sub = _tally(classified)
+        sub_valid = transforms.staging_frame(classified.where(F.col(STATUS) == VALID), derived.table)
+        staged.tables[derived.table] = sub_valid
+        staged.expected[derived.table] = sub.valid
+        staged.quarantines.append(_quarantine_rows(classified, derived.name))
+        staged.quarantined_total += sub.quarantined
+        staged.derived[derived.name] = DerivedCounts(
+            derived.table, sub.read, sub.valid, sub.quarantined, sub.duplicates
+        )
+        staged.reasons.update({f"{derived.name}: {k}": v for k, v in sub.reasons.items()})
+        if sub.quarantined:
+            staged.warnings.append(
+                f"{sub.quarantined} {derived.name} rows quarantined: "
+                + "; ".join(f"{k} ({v})" for k, v in list(sub.reasons.items())[:SAMPLE_IDS])
+            )
+        if sub.duplicates:
+            staged.warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")
+        staged.dq_frames.append((derived.name, sub_valid, None))
+
+
 def _stage(run: _Run) -> StageResult:
     plan = _PLANS[run.entity]
     spec = ENTITIES[run.entity]
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
     phases = _Phases()
-    parsed = read.read_entity(run.spark, run.entity, day=run.day, input_root=run.input_root)
-    if parsed is None:
+    entity_input = read.read_entity(run.spark, run.entity, day=run.day, input_root=run.input_root)
+    if entity_input is None:
         folder = read.entity_dir(run.input_root, run.day, run.entity)
         if spec.required:
             raise MissingEntityError(folder, run.entity, run.day)
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return _skip(run, plan, folder, started_at, clock)
 
-    # DESER (Spark's default for DataFrames): cached column batches are kept as objects, not
-    # Java-serialized again on every one of the several reads below; what does not fit spills.
-    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-    classified: DataFrame | None = None
+    # What does not fit in memory spills to disk: memory stays bounded whatever the day's size.
+    parsed = entity_input.parsed.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    cached: list[DataFrame] = [parsed]
     try:
         records = read.records(parsed)
-        # The first action: reads and parses the files once, filling the cache.
+        # The first action: reads and cuts the files once, filling the cache.
         bronze.write_bronze(records, root=run.bronze_root, entity=run.entity, day=run.day, flow_run_id=run.flow_run_id)
-        phases.done("read+bronze")
         input_files = read.input_files(parsed, run.entity).toArrow()
+        read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
+        phases.done("read+bronze")
         typed = records.transform(plan.transform)
         if plan.enrich is not None:
             typed = plan.enrich(run, typed)
-        phases.done("enrich")
         # Only what loading, quarantine, derived tables and DQ need is cached; not the raw text
         # of rows that pass.
         classified = (
@@ -366,131 +413,113 @@ def _stage(run: _Run) -> StageResult:
             )
             .persist(StorageLevel.MEMORY_AND_DISK_DESER)
         )
-        outcome = _collect(classified, plan.table, run.entity, plan.carry)
+        cached.append(classified)
+        tally = _tally(classified)
+        parsed_count = _parsed_count(input_files)
+        if parsed_count != tally.read:
+            raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {tally.read} classified")
         parsed.unpersist()
-        phases.done("validate+collect")
+        phases.done("validate")
         valid = classified.where(F.col(STATUS) == VALID)
-
-        warnings: list[str] = []
-        tables: dict[str, pa.Table] = {plan.table: outcome.valid.select(staging_columns(plan.table))}
-        quarantines = [outcome.quarantine]
-        derived_counts: dict[str, DerivedCounts] = {}
-        reasons = dict(outcome.reasons)
-        dq_frames: list[tuple[str, DataFrame, dict[str, DataFrame] | None]] = [
-            (run.entity, transforms.staging_frame(valid, plan.table), plan.dq_refs(run) if plan.dq_refs else None)
-        ]
-        for derived in plan.derived:
-            candidates = transforms.flag_known(
-                derived.explode(valid), run.ids_frame(derived.reference), derived.column, derived.flag
-            )
-            sub = _collect(
-                classify(candidates, derived.rule_list(), derived.keys, latest_first(None)),
-                derived.table,
-                derived.name,
-                (),
-            )
-            tables[derived.table] = sub.valid
-            quarantines.append(sub.quarantine)
-            derived_counts[derived.name] = DerivedCounts(
-                derived.table, sub.read, sub.valid.num_rows, sub.quarantined, sub.duplicates
-            )
-            reasons.update({f"{derived.name}: {k}": v for k, v in sub.reasons.items()})
-            if sub.quarantined:
-                warnings.append(
-                    f"{sub.quarantined} {derived.name} rows quarantined: "
-                    + "; ".join(f"{k} ({v})" for k, v in list(sub.reasons.items())[:SAMPLE_IDS])
-                )
-            if sub.duplicates:
-                warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")
-            dq_frames.append((derived.name, valid.sparkSession.createDataFrame(sub.valid), None))
-        phases.done("derived")
+        primary = transforms.staging_frame(valid, plan.table)
+        staged = _Staged(
+            tally=tally,
+            tables={plan.table: primary},
+            expected={plan.table: tally.valid},
+            quarantines=[_quarantine_rows(classified, run.entity)],
+            quarantined_total=tally.quarantined,
+            reasons=dict(tally.reasons),
+            dq_frames=[(run.entity, primary, plan.dq_refs(run) if plan.dq_refs else None)],
+        )
+        _derive(run, plan, valid, staged, cached)
         if plan.extras is not None:
-            extra_tables, extra_warnings = plan.extras(run, valid, outcome.valid)
-            tables.update(extra_tables)
-            warnings.extend(extra_warnings)
-        phases.done("extras")
+            staged.small_tables, extra_warnings = plan.extras(run, valid)
+            staged.warnings.extend(extra_warnings)
+        phases.done("derived")
 
-        dq_results = [dq.validate(name, frame, known_refs=refs) for name, frame, refs in dq_frames]
-        report = _report(run, outcome, reasons, warnings, dq_results, loaded=0)
+        dq_results = [dq.validate(name, frame, known_refs=refs) for name, frame, refs in staged.dq_frames]
         for result in dq_results:
             if not result.success:
-                dq.write_entity_report(run.report_dir, report)
+                dq.write_entity_report(run.report_dir, _report(run, staged, dq_results, loaded=0))
                 dq.raise_on_critical(result)
         phases.done("dq")
-    finally:
-        parsed.unpersist()
-        if classified is not None:
-            classified.unpersist()
 
-    quarantine = pa.concat_tables(quarantines)
-    loaded_rows = load.load(
-        run.database_url,
-        load.LoadRequest(
-            flow_run_id=run.flow_run_id,
-            day=run.day,
-            tables=tables,
-            quarantine=quarantine,
-            quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
-            input_files=input_files,
-            input_files_entity=run.entity,
-            metrics=lambda copied: _metrics(run, plan, outcome, copied, started_at),
-        ),
-    )
-    phases.done("load")
-    loaded = loaded_rows[plan.table]
-    if loaded != outcome.valid.num_rows or outcome.read != loaded + outcome.quarantined + outcome.duplicates:
-        raise RuntimeError(
-            f"{run.entity}: counts do not reconcile: read {outcome.read}, loaded {loaded}, "
-            f"quarantined {outcome.quarantined}, duplicates {outcome.duplicates}"
+        quarantine = staged.quarantines[0]
+        for extra in staged.quarantines[1:]:
+            quarantine = quarantine.unionByName(extra)
+        loaded_rows = load.load(
+            run.database_url,
+            load.LoadRequest(
+                flow_run_id=run.flow_run_id,
+                day=run.day,
+                entity=run.entity,
+                tables=staged.tables,
+                quarantine=quarantine,
+                quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
+                input_files=input_files,
+                metrics=lambda copied: _metrics(run, plan, tally, copied, started_at),
+                expected={**staged.expected, load.QUARANTINE_TABLE: staged.quarantined_total},
+                small_tables=staged.small_tables,
+            ),
         )
-    report = _report(run, outcome, reasons, warnings, dq_results, loaded=loaded)
-    report_path = dq.write_entity_report(run.report_dir, report)
+        phases.done("load")
+    finally:
+        for frame in cached:
+            frame.unpersist()
+        run.release()
+
+    loaded = loaded_rows[plan.table]
+    if tally.read != loaded + tally.quarantined + tally.duplicates:
+        raise RuntimeError(
+            f"{run.entity}: counts do not reconcile: read {tally.read}, loaded {loaded}, "
+            f"quarantined {tally.quarantined}, duplicates {tally.duplicates}"
+        )
+    report_path = dq.write_entity_report(run.report_dir, _report(run, staged, dq_results, loaded=loaded))
     phases.done("report")
-    all_warnings = [*warnings, *(w for r in dq_results for w in r.warnings)]
+    all_warnings = [*staged.warnings, *(w for r in dq_results for w in r.warnings)]
     log.info(
         "staged %s: read %d, loaded %d, quarantined %d, duplicates %d; seconds %s",
         run.entity,
-        outcome.read,
+        tally.read,
         loaded,
-        outcome.quarantined,
-        outcome.duplicates,
+        tally.quarantined,
+        tally.duplicates,
         phases.seconds,
     )
     return StageResult(
         entity=run.entity,
-        read=outcome.read,
+        read=tally.read,
         loaded=loaded,
-        quarantined=outcome.quarantined,
-        duplicates=outcome.duplicates,
+        quarantined=tally.quarantined,
+        duplicates=tally.duplicates,
         warnings=all_warnings,
         report_path=str(report_path),
-        derived=derived_counts,
+        derived=staged.derived,
         tables=loaded_rows,
-        quarantine_reasons=reasons,
+        quarantine_reasons=staged.reasons,
         seconds=round(time.perf_counter() - clock, 3),
         phases=phases.seconds,
     )
 
 
-def _report(
-    run: _Run, outcome: _Outcome, reasons: Mapping[str, int], warnings: list[str], results: list, loaded: int
-) -> dq.EntityReport:
+def _report(run: _Run, staged: _Staged, results: list, loaded: int) -> dq.EntityReport:
     primary, *others = results
     extra = [f"{r.entity}: {w}" if not w.startswith(f"{r.entity}:") else w for r in others for w in r.warnings]
+    tally = staged.tally
     return dq.EntityReport(
         entity=run.entity,
-        read=outcome.read,
-        valid=outcome.valid.num_rows + outcome.duplicates,
-        quarantined=outcome.quarantined,
-        duplicates=outcome.duplicates,
+        read=tally.read,
+        valid=tally.valid + tally.duplicates,
+        quarantined=tally.quarantined,
+        duplicates=tally.duplicates,
         loaded=loaded,
-        quarantine_reasons=dict(reasons),
-        warnings=[*warnings, *extra],
+        quarantine_reasons=dict(staged.reasons),
+        warnings=[*staged.warnings, *extra],
         dq=primary,
     )
 
 
-def _metrics(run: _Run, plan: _Plan, outcome: _Outcome, copied: Mapping[str, int], started_at: datetime) -> MetricsRow:
+def _metrics(run: _Run, plan: _Plan, tally: _Tally, copied: Mapping[str, int], started_at: datetime) -> MetricsRow:
     finished_at = datetime.now(UTC)
     return MetricsRow(
         flow_run_id=run.flow_run_id,
@@ -499,10 +528,10 @@ def _metrics(run: _Run, plan: _Plan, outcome: _Outcome, copied: Mapping[str, int
         table_name=f"staging.{plan.table}",
         day=run.day,
         status="success",
-        rows_read=outcome.read,
+        rows_read=tally.read,
         rows_inserted=copied[plan.table],
-        rows_skipped=outcome.duplicates,
-        rows_quarantined=outcome.quarantined,
+        rows_skipped=tally.duplicates,
+        rows_quarantined=tally.quarantined,
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),
         started_at=started_at,
         finished_at=finished_at,
@@ -512,26 +541,21 @@ def _metrics(run: _Run, plan: _Plan, outcome: _Outcome, copied: Mapping[str, int
 def _skip(run: _Run, plan: _Plan, folder: str, started_at: datetime, clock: float) -> StageResult:
     """An optional entity without a folder: zero counts, and the run's earlier rows of it removed
     (a retry must not keep what an earlier attempt loaded from a folder that is now gone)."""
-    empty = _Outcome(
-        valid=pa.table({}),
-        quarantine=pa.table({c: pa.array([], pa.string()) for c in load.QUARANTINE_COLUMNS}),
-        read=0,
-        duplicates=0,
-        reasons={},
-    )
-    tables = {t: _empty_table(t) for t in (plan.table, *(d.table for d in plan.derived))}
-    copied = load.load(
+    empty = _Tally(read=0, valid=0, duplicates=0, quarantined=0, reasons={})
+    tables = {t: _empty_frame(run.spark, t) for t in (plan.table, *(d.table for d in plan.derived))}
+    copied = load.commit(
         run.database_url,
         load.LoadRequest(
             flow_run_id=run.flow_run_id,
             day=run.day,
+            entity=run.entity,
             tables=tables,
-            quarantine=empty.quarantine,
+            quarantine=_empty_frame(run.spark, None),
             quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
             input_files=None,
-            input_files_entity=run.entity,
             metrics=lambda copied: _metrics(run, plan, empty, copied, started_at),
         ),
+        copied={},
     )
     warning = f"{run.entity}: input folder {folder} is missing; entity skipped"
     report = dq.EntityReport(run.entity, 0, 0, 0, 0, 0, {}, [warning], None)
@@ -550,8 +574,8 @@ def _skip(run: _Run, plan: _Plan, folder: str, started_at: datetime, clock: floa
     )
 
 
-def _empty_table(table: str) -> pa.Table:
-    return pa.table({c: pa.array([], pa.string()) for c in staging_columns(table)})
+def _empty_frame(spark: SparkSession, table: str | None) -> DataFrame:
+    return spark.createDataFrame([], STAGING[table] if table else QUARANTINE)
 
 
 # -- entry points -----------------------------------------------------------------------------------

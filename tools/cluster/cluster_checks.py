@@ -134,7 +134,7 @@ def events(folder: str) -> int:
     stage_names = {
         e["Stage Info"]["Stage ID"]: e["Stage Info"]["Stage Name"]
         for e in log
-        if e["Event"] == "SparkListenerStageCompleted"
+        if e["Event"] in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted")
     }
     per_stage: dict[str, dict] = defaultdict(
         lambda: {"tasks": 0, "executors": set(), "read": 0, "written": 0, "result": 0}

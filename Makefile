@@ -40,3 +40,5 @@ bench: setup
 
 -include docker/docker.mk
 -include pants.mk
+
+-include tools/cluster/cluster.mk

@@ -5,7 +5,8 @@
 #   wheelhouse/        every third-party wheel they need, pinned by constraints.txt
 #   requirements.txt   the third-party requirements our wheels declare
 #   constraints.txt    constraints.txt without our own packages or local paths
-#   ivy/               Delta's jars resolved by Ivy (spark.jars.ivy=/opt/zluri/ivy in the image)
+#   ivy/               Delta's and the S3 jars (hadoop-aws, AWS SDK bundle) resolved by Ivy
+#                      (spark.jars.ivy=/opt/zluri/ivy in the image)
 #   sql/               sql/migrations and sql/upserts (ENV ZLURI_SQL_DIR in the image)
 #   app/flows/src/...  the flow sources, so the deployments' file entrypoint
 #                      (flows/src/zluri_flows/flow.py:...) resolves in the image's workdir
@@ -152,11 +153,12 @@ pins = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"
 print(f"pyspark=={pins['pyspark']} delta-spark=={pins['delta-spark']}")
 PY
 )"
-ivy_key="$(echo "$versions" | short_hash)"
+# The jars also depend on the S3 packages warm_spark.py adds (hadoop-aws + AWS SDK bundle).
+ivy_key="$(echo "$versions +hadoop-aws" | short_hash)"
 IVY_CACHE="$ZLURI_CI_CACHE/ivy/$ivy_key"
 if [ ! -f "$IVY_CACHE/.complete" ]; then
   command -v java >/dev/null 2>&1 || ensure_apt_packages openjdk-17-jre-headless
-  log "resolving Delta's jars for $versions into $IVY_CACHE (Maven Central, once)"
+  log "resolving Delta's and the S3 jars for $versions into $IVY_CACHE (Maven Central, once)"
   ivy_started=$(now)
   mkdir -p "$ZLURI_CI_CACHE/ivy"
   ivy_tmp="$(mktemp -d "$ZLURI_CI_CACHE/ivy/.tmp.XXXXXX")"

@@ -1,6 +1,6 @@
 import pytest
 
-from zluri_flows.config import MissingDayError, check_day_folder, input_root, report_dir
+from zluri_flows.config import MissingDayError, bronze_root, check_day_folder, input_root, report_dir, spark_packages
 
 
 def test_missing_day_folder_is_a_named_error(tmp_path):
@@ -10,8 +10,30 @@ def test_missing_day_folder_is_a_named_error(tmp_path):
         check_day_folder(str(tmp_path), "day2")
 
 
-def test_remote_roots_are_not_checked_locally():
-    check_day_folder("s3a://bucket/feed", "day1")
+def test_remote_roots_wait_for_the_session_and_are_checked_through_it(spark, tmp_path):
+    check_day_folder("s3a://bucket/feed", "day1")  # nothing to check with before Spark starts
+    (tmp_path / "sync-day1").mkdir()
+    # A file: URL is checked like any other URL once the session is there.
+    check_day_folder(f"file://{tmp_path}", "day1", spark)
+    with pytest.raises(MissingDayError, match=f"no input folder for day 'day2': {tmp_path}/sync-day2"):
+        check_day_folder(f"file://{tmp_path}", "day2", spark)
+
+
+def test_bronze_root_defaults_under_home_and_may_be_a_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZLURI_HOME", str(tmp_path))
+    monkeypatch.delenv("ZLURI_BRONZE_ROOT", raising=False)
+    assert bronze_root() == str(tmp_path / "bronze")
+    monkeypatch.setenv("ZLURI_BRONZE_ROOT", "s3a://lake/zluri/bronze")
+    assert bronze_root() == "s3a://lake/zluri/bronze"
+
+
+def test_s3a_roots_bring_hadoop_aws_of_pysparks_hadoop(tmp_path):
+    from zluri_staging.spark import hadoop_version
+
+    assert spark_packages(str(tmp_path), str(tmp_path / "bronze")) == []
+    expected = [f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"]
+    assert spark_packages("s3a://feed/in", str(tmp_path)) == expected
+    assert spark_packages(str(tmp_path), "s3a://lake/bronze") == expected
 
 
 def test_input_root_precedence(monkeypatch):

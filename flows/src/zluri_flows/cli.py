@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,21 @@ def metrics(
 
 @app.command("setup-spark")
 @guarded
-def setup_spark() -> None:
+def setup_spark(
+    with_s3: bool = typer.Option(
+        False, "--with-s3", help="Also resolve hadoop-aws and the AWS SDK bundle (s3a:// input or bronze)."
+    ),
+) -> None:
     """Resolve Delta Lake's jars once into $ZLURI_HOME/jars, so runs start from local files."""
     from zluri_flows.config import zluri_home
-    from zluri_staging.spark import resolve_delta_jars
+    from zluri_staging.spark import build_spark, resolve_delta_jars, s3_packages
 
     jars = resolve_delta_jars(zluri_home() / "jars")
     typer.echo(f"Delta Lake jars ready in {zluri_home() / 'jars'}: {', '.join(j.name for j in jars)}")
+    if with_s3:
+        packages = s3_packages()
+        build_spark("local[1]", "zluri-setup", extra_packages=packages).stop()
+        typer.echo(f"resolved and cached: {', '.join(packages)}")
 
 
 def _check_inputs(days: list[str], input_root: str | None) -> str:
@@ -148,6 +157,25 @@ def _check_inputs(days: list[str], input_root: str | None) -> str:
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from None
     return root
+
+
+@contextlib.contextmanager
+def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
+    """A remote root (s3a://...) is checked through Spark's file system: the run's session starts
+    here, before the flow (which reuses it), so a missing day is still a usage error."""
+    from zluri_flows import config
+    from zluri_flows.flow import spark_for_run
+
+    if not config.is_remote(root):
+        yield
+        return
+    with spark_for_run(root) as spark:
+        for day in days:
+            try:
+                config.check_day_folder(root, day, spark)
+            except FileNotFoundError as exc:
+                raise UserError(str(exc)) from None
+        yield
 
 
 def _check_database(days: list[str] | None = None) -> None:
@@ -186,7 +214,7 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
     from zluri_flows.config import zluri_home
     from zluri_flows.console import progress_console, run_summaries, verdict
 
-    with progress_console():
+    with _remote_inputs_checked(root, days), progress_console():
         if len(days) == 1:
             state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
         else:

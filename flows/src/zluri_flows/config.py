@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from zluri_pg.context import validate_day
 from zluri_pg.paths import zluri_home
+from zluri_staging.fs import folder_exists, is_remote, local_path
 
-__all__ = ["MissingDayError", "input_root", "mass_change_options", "report_dir", "validate_day", "zluri_home"]
+__all__ = [
+    "MissingDayError",
+    "bronze_root",
+    "check_day_folder",
+    "input_root",
+    "is_remote",
+    "mass_change_options",
+    "report_dir",
+    "spark_packages",
+    "validate_day",
+    "zluri_home",
+]
 
 MAX_SHARE_ENV = "ZLURI_MASS_CHANGE_MAX_SHARE"
 MIN_POPULATION_ENV = "ZLURI_MASS_CHANGE_MIN_POPULATION"
@@ -28,12 +41,26 @@ def input_root(explicit: str | None = None) -> str:
     return explicit or os.environ.get("ZLURI_INPUT") or str(Path("data/sample").resolve())
 
 
-def check_day_folder(root: str, day: str) -> None:
-    """A clear error for a missing day folder (only checkable for local paths)."""
-    if "://" in root and not root.startswith("file://"):
+def bronze_root() -> str:
+    """``ZLURI_BRONZE_ROOT`` (a folder or a URL such as s3a://bucket/bronze), default ``$ZLURI_HOME/bronze``."""
+    return os.environ.get("ZLURI_BRONZE_ROOT") or str(zluri_home() / "bronze")
+
+
+def spark_packages(*roots: str) -> list[str]:
+    """Extra Maven packages the run's session needs for these roots (hadoop-aws for s3a://)."""
+    from zluri_staging.spark import packages_for
+
+    return packages_for(roots)
+
+
+def check_day_folder(root: str, day: str, spark: Any = None) -> None:
+    """A clear error for a missing day folder. A local root is checked with the OS; a remote one
+    (s3a://...) through the session's Hadoop FileSystem, so only once a session is given."""
+    local = local_path(root)
+    if local is None and spark is None:
         return
-    folder = Path(root.removeprefix("file://")) / f"sync-{day}"
-    if not folder.is_dir():
+    folder = str(local / f"sync-{day}") if local is not None else f"{root.rstrip('/')}/sync-{day}"
+    if not folder_exists(spark, folder):
         raise MissingDayError(f"no input folder for day {day!r}: {folder} does not exist")
 
 

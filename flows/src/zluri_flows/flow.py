@@ -24,8 +24,9 @@ class PipelineFailed(RuntimeError):
 
 
 @contextmanager
-def spark_for_run() -> Iterator[Any]:
-    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped."""
+def spark_for_run(input_root: str | None = None) -> Iterator[Any]:
+    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped.
+    It carries the extra jars the input and bronze roots need (hadoop-aws for s3a://)."""
     from pyspark.sql import SparkSession
 
     from zluri_staging.spark import build_spark
@@ -34,7 +35,8 @@ def spark_for_run() -> Iterator[Any]:
     if active is not None:
         yield active
         return
-    spark = build_spark(jars_dir=config.zluri_home() / "jars")
+    packages = config.spark_packages(config.input_root(input_root), config.bronze_root())
+    spark = build_spark(jars_dir=config.zluri_home() / "jars", extra_packages=packages)
     try:
         yield spark
     finally:
@@ -62,14 +64,16 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
     home = str(config.zluri_home())
     started_at = datetime.now(UTC)
     progress_log.info("day %s: run %s started (input %s)", day, str(flow_run.id)[:8], root)
+    bronze = config.bronze_root()
     migrate_task(url)
     check_database_scheme(url, [day])
 
     futures: dict[str, PrefectFuture] = {}
-    with spark_for_run() as spark:
+    with spark_for_run(root) as spark:
+        config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
         for entity, needs in STAGE_DEPENDENCIES.items():
             futures[stage_task_name(entity)] = stage_task.submit(
-                spark, entity, day, root, url, home, wait_for=[futures[stage_task_name(n)] for n in needs])
+                spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs])
         for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
             needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
             futures[step] = upsert_task.submit(step, day, url, options, wait_for=needs)
@@ -98,7 +102,7 @@ def zluri_backfill(days: list[str], input_root: str | None = None,
     check_days(days)
     config.mass_change_options(allow_mass_change)
     results = []
-    with spark_for_run():
+    with spark_for_run(input_root):
         for index, day in enumerate(days):
             state = zluri_day_pipeline(day, input_root, allow_mass_change, return_state=True)
             if not state.is_completed():

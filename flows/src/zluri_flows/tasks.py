@@ -47,11 +47,12 @@ def migrate_task(database_url: str) -> list[str]:
 
 
 @task(name="stage", task_run_name="stage_{entity}", **RETRYING, **HOOKS)
-def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str) -> dict[str, Any]:
+def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str,
+               bronze_root: str | None = None) -> dict[str, Any]:
     ctx = _context(day, f"stage_{entity}")
     with failure_recorded(ctx, f"staging.stg_{entity}", database_url):
         result = stage_entity(spark, entity, day=day, flow_run_id=ctx.flow_run_id, input_root=input_root,
-                              database_url=database_url, home=home)
+                              database_url=database_url, home=home, bronze_root=bronze_root)
     get_run_logger().info("staged %s: read %s, loaded %s, quarantined %s, duplicates %s", entity, result.read,
                           result.loaded, result.quarantined, result.duplicates)
     awaiting, newest = awaiting_summary(result.quarantine_reasons)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chispa import assert_df_equality
 
-from zluri_staging.bronze import bronze_path, write_bronze
+from zluri_staging.bronze import bronze_path, default_root, write_bronze
 
 RECORDS = "source_file string, position int, raw_record string, read_error string"
 
@@ -26,11 +26,13 @@ def test_rerun_replaces_the_days_partition_and_keeps_other_days(spark, tmp_path:
     other_day = spark.createDataFrame([("sync-day2/roles/1.json", 0, '{"id":3}', None)], RECORDS)
     at = datetime(2026, 1, 6, 12, 0, 0)
 
-    write_bronze(first, home=tmp_path, entity="roles", day="day1", flow_run_id="run-1", ingested_at=at)
-    write_bronze(other_day, home=tmp_path, entity="roles", day="day2", flow_run_id="run-2", ingested_at=at)
-    path = write_bronze(rerun, home=tmp_path, entity="roles", day="day1", flow_run_id="run-3", ingested_at=at)
+    write_bronze(first, root=tmp_path / "bronze", entity="roles", day="day1", flow_run_id="run-1", ingested_at=at)
+    write_bronze(other_day, root=tmp_path / "bronze", entity="roles", day="day2", flow_run_id="run-2", ingested_at=at)
+    path = write_bronze(
+        rerun, root=tmp_path / "bronze", entity="roles", day="day1", flow_run_id="run-3", ingested_at=at
+    )
 
-    assert path == bronze_path(tmp_path, "roles") == str(tmp_path.resolve() / "bronze" / "roles")
+    assert path == bronze_path(tmp_path / "bronze", "roles") == str(tmp_path.resolve() / "bronze" / "roles")
     assert_df_equality(
         spark.read.format("delta").load(path),
         spark.createDataFrame(
@@ -46,3 +48,11 @@ def test_rerun_replaces_the_days_partition_and_keeps_other_days(spark, tmp_path:
         ignore_row_order=True,
         ignore_column_order=True,
     )
+
+
+def test_bronze_root_is_a_local_folder_or_a_url(tmp_path: Path):
+    assert default_root(tmp_path) == str(tmp_path.resolve() / "bronze")
+    assert bronze_path(default_root(tmp_path), "cards") == str(tmp_path.resolve() / "bronze" / "cards")
+    assert bronze_path(f"file://{tmp_path}/b", "cards") == str(tmp_path.resolve() / "b" / "cards")
+    assert bronze_path("s3a://lake/zluri/bronze/", "cards") == "s3a://lake/zluri/bronze/cards"
+    assert bronze_path("hdfs://nn:8020/bronze", "cards") == "hdfs://nn:8020/bronze/cards"

@@ -1,5 +1,7 @@
 """Bronze: every record exactly as read (its JSON text, or an unreadable file's text), kept in a
-Delta table per entity at ``<home>/bronze/<entity>``, partitioned by day.
+Delta table per entity at ``<root>/<entity>``, partitioned by day. The root is a local folder
+(default ``<home>/bronze``) or any URL Spark writes to (``s3a://bucket/bronze``, ``hdfs://...``):
+on a cluster the executors write the table, so it must be storage they all reach.
 
 A run replaces its day's partition (``replaceWhere``), so re-running a day never duplicates bronze
 rows, and other days are untouched.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -16,8 +19,18 @@ from pyspark.sql import functions as F
 BRONZE_COLUMNS = ("day", "source_file", "position", "raw_record", "read_error", "flow_run_id", "ingested_at")
 
 
-def bronze_path(home: Path, entity: str) -> str:
-    return str(Path(home).resolve() / "bronze" / entity)
+def default_root(home: Path | str) -> str:
+    """``<home>/bronze``: the root when none is configured."""
+    return str(Path(home).resolve() / "bronze")
+
+
+def bronze_path(root: Path | str, entity: str) -> str:
+    """The entity's table under ``root``: a URL stays a URL, a local folder becomes absolute."""
+    text = str(root)
+    scheme = urlparse(text).scheme
+    if len(scheme) > 1 and scheme != "file":
+        return f"{text.rstrip('/')}/{entity}"
+    return str(Path(text.removeprefix("file://")).resolve() / entity)
 
 
 def bronze_frame(records: DataFrame, *, day: str, flow_run_id: str, ingested_at: datetime) -> DataFrame:
@@ -40,14 +53,15 @@ def _sql_string(value: str) -> str:
 def write_bronze(
     records: DataFrame,
     *,
-    home: Path,
+    root: Path | str,
     entity: str,
     day: str,
     flow_run_id: str,
     ingested_at: datetime | None = None,
 ) -> str:
-    """Replace ``day``'s partition of the entity's bronze table with ``records``; returns its path."""
-    path = bronze_path(home, entity)
+    """Replace ``day``'s partition of the entity's bronze table under ``root`` with ``records``;
+    returns the table's path."""
+    path = bronze_path(root, entity)
     frame = bronze_frame(records, day=day, flow_run_id=flow_run_id, ingested_at=ingested_at or datetime.now(UTC))
     (
         frame.write.format("delta")

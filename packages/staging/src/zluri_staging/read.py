@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from zluri_staging.fs import S3Settings, open_s3a
 from zluri_staging.schemas import ENTITIES, INPUT_FILES, EntitySpec
 from zluri_staging.split import ERR_EMPTY, ERR_NOT_JSON, ERR_NOT_OBJECT, ERR_NOT_UTF8, FileSplit
 
@@ -195,7 +196,9 @@ def _error_row(source_file: str, error: str, sha256: str = EMPTY_SHA256) -> pa.R
     return rows.batch()
 
 
-def _split_paths(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def _split_paths(
+    layout: str, s3: S3Settings | None = None
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for source_file, uri, error in zip(*(batch.column(c).to_pylist() for c in range(3)), strict=True):
@@ -203,7 +206,7 @@ def _split_paths(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[p
                     yield _error_row(source_file, error)
                     continue
                 try:
-                    stream = open_input(uri)
+                    stream = open_input(uri, s3)
                 except OSError as exc:
                     yield _error_row(source_file, f"{ERR_UNREADABLE}: {exc.strerror or exc}")
                     continue
@@ -222,11 +225,14 @@ def _split_texts(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[p
     return run
 
 
-def open_input(uri: str) -> BinaryIO:
+def open_input(uri: str, s3: S3Settings | None = None) -> BinaryIO:
     """A binary stream of one input file: a local path, or any URL pyarrow's file systems open."""
     local = _local_path(uri)
     if local is not None:
         return open(local, "rb")  # noqa: SIM115 - the caller closes it
+    if s3 is not None and uri.startswith("s3a://"):
+        # Arrow knows no s3a:// scheme; the driver's S3A settings say where and as whom.
+        return open_s3a(uri, s3)
     from pyarrow import fs
 
     filesystem, path = fs.FileSystem.from_uri(uri)
@@ -266,7 +272,8 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
         lambda files_of_task: [(prefix + f.name, f"{folder}/{f.name}", f.error) for f in files_of_task]
     )
     listing = spark.createDataFrame(rows, listing_schema)
-    return EntityInput(with_record(listing.mapInArrow(_split_paths(spec.layout), SPLIT_SCHEMA), spec), listed)
+    s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
+    return EntityInput(with_record(listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA), spec), listed)
 
 
 def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:

@@ -5,6 +5,8 @@ Delta's jars resolve from Maven Central through Ivy on first use and are cached 
 folder (``$ZLURI_HOME/jars``); a session given that folder loads them as local files through
 ``spark.jars``, so a run neither starts Ivy (seconds, and ~90 lines of resolver output on every
 start) nor needs the registry.
+S3 (``s3a://`` input or bronze) needs hadoop-aws of exactly the Hadoop version pyspark ships, plus
+the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark --with-s3``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from __future__ import annotations
 import os
 import sys
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
+import pyspark
 from pyspark.sql import SparkSession
+
+# File systems whose classes are not in pyspark's own jars, and the package that brings each.
+_S3_SCHEMES = frozenset({"s3a"})
 
 
 class SparkSetupError(RuntimeError):
@@ -28,11 +36,13 @@ def build_spark(
     shuffle_partitions: int | None = None,
     extra_conf: dict[str, str] | None = None,
     jars_dir: Path | None = None,
+    extra_packages: Sequence[str] = (),
 ) -> SparkSession:
     """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``).
 
-    With `jars_dir` holding the Delta jars (`resolve_delta_jars`), they are used as local files;
-    otherwise Ivy resolves them.
+    With `jars_dir` holding the Delta jars (`resolve_delta_jars`) and no ``extra_packages``
+    (Maven coordinates, see ``packages_for``), the jars are used as local files; otherwise Ivy
+    resolves them.
     """
     from delta import configure_spark_with_delta_pip
 
@@ -64,10 +74,10 @@ def build_spark(
         builder = builder.config(key, value)
     jars = delta_jars(jars_dir) if jars_dir is not None else []
     try:
-        if jars:
+        if jars and not extra_packages:
             spark = builder.config("spark.jars", ",".join(str(j) for j in jars)).getOrCreate()
         else:
-            spark = configure_spark_with_delta_pip(builder).getOrCreate()
+            spark = configure_spark_with_delta_pip(builder, extra_packages=list(extra_packages)).getOrCreate()
     except Exception as exc:
         raise SparkSetupError(
             f"cannot start Spark on {master} with Delta Lake: {exc}. "
@@ -118,3 +128,22 @@ def resolve_delta_jars(jars_dir: Path) -> list[Path]:
             shutil.copy2(source, folder)
     (folder / _COMPLETE).write_text("\n".join(Path(j).name for j in resolved) + "\n")
     return delta_jars(folder)
+
+
+def hadoop_version() -> str:
+    """The Hadoop version of pyspark's bundled client jars (hadoop-aws must match it exactly)."""
+    jars = Path(pyspark.__file__).parent / "jars"
+    found = sorted(jar.name for jar in jars.glob("hadoop-client-api-*.jar"))
+    if not found:
+        raise SparkSetupError(f"no hadoop-client-api jar in {jars}: cannot tell which hadoop-aws to use")
+    return found[-1].removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def s3_packages() -> list[str]:
+    """hadoop-aws for pyspark's Hadoop; Ivy brings its AWS SDK bundle along as a dependency."""
+    return [f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"]
+
+
+def packages_for(urls: Iterable[str]) -> list[str]:
+    """The extra packages a session needs to read and write ``urls`` (input root, bronze root)."""
+    return s3_packages() if any(urlparse(str(u)).scheme in _S3_SCHEMES for u in urls) else []

@@ -122,6 +122,7 @@ class _Run:
     input_root: str
     database_url: str
     home: Path
+    bronze_root: str
     _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -390,7 +391,7 @@ def _stage(run: _Run) -> StageResult:
     try:
         records = read.records(parsed)
         # The first action: reads and cuts the files once, filling the cache.
-        bronze.write_bronze(records, home=run.home, entity=run.entity, day=run.day, flow_run_id=run.flow_run_id)
+        bronze.write_bronze(records, root=run.bronze_root, entity=run.entity, day=run.day, flow_run_id=run.flow_run_id)
         input_files = read.input_files(parsed, run.entity).toArrow()
         read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
         phases.done("read+bronze")
@@ -590,13 +591,23 @@ def stage_entity(
     input_root: str,
     database_url: str,
     home: Path | str,
+    bronze_root: str | None = None,
 ) -> StageResult:
-    """Stage ``entity`` of ``day`` from ``<input_root>/sync-<day>/<entity>/`` for the flow run."""
+    """Stage ``entity`` of ``day`` from ``<input_root>/sync-<day>/<entity>/`` for the flow run;
+    bronze goes under ``bronze_root`` (a folder or URL; default ``<home>/bronze``)."""
     try:
         stager = STAGERS[entity]
     except KeyError:
         raise ValueError(f"unknown entity {entity!r}; known: {', '.join(STAGERS)}") from None
-    return stager(spark, day=day, flow_run_id=flow_run_id, input_root=input_root, database_url=database_url, home=home)
+    return stager(
+        spark,
+        day=day,
+        flow_run_id=flow_run_id,
+        input_root=input_root,
+        database_url=database_url,
+        home=home,
+        bronze_root=bronze_root,
+    )
 
 
 def _stager(entity: str) -> Callable[..., StageResult]:
@@ -608,8 +619,20 @@ def _stager(entity: str) -> Callable[..., StageResult]:
         input_root: str,
         database_url: str,
         home: Path | str,
+        bronze_root: str | None = None,
     ) -> StageResult:
-        return _stage(_Run(spark, entity, day, flow_run_id, str(input_root), database_url, Path(home)))
+        return _stage(
+            _Run(
+                spark,
+                entity,
+                day,
+                flow_run_id,
+                str(input_root),
+                database_url,
+                Path(home),
+                bronze_root or bronze.default_root(home),
+            )
+        )
 
     stage.__name__ = stage.__qualname__ = f"stage_{entity}"
     stage.__doc__ = f"Stage the day's {entity} (see ``_stage``)."

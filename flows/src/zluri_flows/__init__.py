@@ -1,3 +1,5 @@
 """Prefect flows, tasks and the ``zluri`` CLI of the day pipeline."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("zluri-flows")

@@ -1,9 +1,11 @@
 """Pipeline metrics: one ``ops.pipeline_metrics`` row per task run, failures included."""
 
+from importlib.metadata import version as _version
+
 from zluri_metrics.model import COLUMNS, MetricsRow
 from zluri_metrics.read import read_rows
 from zluri_metrics.record import insert_row, record_failure
 from zluri_metrics.render import render_table
 
 __all__ = ["COLUMNS", "MetricsRow", "insert_row", "record_failure", "read_rows", "render_table"]
-__version__ = "0.1.0"
+__version__ = _version("zluri-metrics")

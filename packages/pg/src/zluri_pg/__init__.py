@@ -1,6 +1,8 @@
 """Postgres access for the day pipeline: URL resolution, embedded server, run context, SQL runner,
 migrations and advisory locks."""
 
+from importlib.metadata import version as _version
+
 from zluri_pg.context import RunContext
 from zluri_pg.database import connect, database_url, mask_url
 from zluri_pg.days import DaySchemeError, check_database_scheme, check_days
@@ -26,4 +28,4 @@ __all__ = [
     "sql_dir",
     "step_path",
 ]
-__version__ = "0.1.0"
+__version__ = _version("zluri-pg")

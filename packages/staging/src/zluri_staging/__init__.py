@@ -1,3 +1,5 @@
 """Spark staging for the Zluri day feed."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("zluri-staging")

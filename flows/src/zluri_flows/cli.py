@@ -291,7 +291,10 @@ def generate(
     typer.echo(f"wrote {days} day(s) to {out} (expected end state: {out / 'expected.json'})")
 
 
-@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command("bench", context_settings=_PASS_THROUGH)
 def bench(ctx: typer.Context) -> None:
     """Whole days through the flow on generated feeds beside the floor (see 'zluri bench --help')."""
     from zluri_flows.bench import main as bench_main

@@ -74,9 +74,10 @@ def _size(n: float) -> str:
 
 
 def _fx_age() -> dict[str, Any]:
+    from zluri_flows.config import zluri_home
     from zluri_staging import fx
 
-    sources: dict[str, Any] = {"ecb": fx.newest_published_date()}
+    sources: dict[str, Any] = {"ecb": fx.newest_published_date(zluri_home())}
     override = os.environ.get("ZLURI_FX_RATES_FILE")
     if override and Path(override).is_file():
         dates = [d for series in fx.read_override_file(Path(override)).values() for d in series]

@@ -147,9 +147,10 @@ def _history_key(history_file: Path | None) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
-def newest_published_date() -> date | None:
-    """The newest date of the bundled ECB history (how current the held rates are)."""
-    return max(_ecb_quotes().get(BASE_CURRENCY, {}), default=None)
+def newest_published_date(home: Path | None = None) -> date | None:
+    """The newest publication date of the ECB history runs use (the downloaded one under ``home``
+    when it reaches further than the bundled one): how current the held rates are."""
+    return fx_history.newest_held(home)[1].newest
 
 
 def _quantize(rate: Decimal) -> Decimal:

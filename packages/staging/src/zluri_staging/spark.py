@@ -12,8 +12,8 @@ the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark
 from __future__ import annotations
 
 import os
-import sys
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse

@@ -58,6 +58,6 @@ def test_empty():
 
 
 def test_a_success_rows_note_shows_where_errors_do():
-    note = "mass change allowed: 18 of 20 agents"
+    note = "allowed: 18 of 20"
     row = MetricsRow("0f7c2a4e-run", "upsert_agents", "p", "core.agents", "day2", status="success", note=note)
     assert render_table([row]).splitlines()[2].endswith(f"0f7c2a4e  {note}")

@@ -46,28 +46,46 @@ def backfilled(db_url, spark, prefect, feed):
 def test_core_tables_match_the_generators_truth(backfilled, db_url):
     _, truth, _ = backfilled
     final = truth["final"]
-    agents = {str(r["agent_id"]): {"status": r["status"], "deactivated": r["deactivated"]}
-              for r in query(db_url, "select agent_id, status, deactivated from core.agents")}
+    agents = {
+        str(r["agent_id"]): {"status": r["status"], "deactivated": r["deactivated"]}
+        for r in query(db_url, "select agent_id, status, deactivated from core.agents")
+    }
     assert agents == final["agents"]
     history = {}
     for r in query(db_url, "select day, agent_id, status from core.agent_status_history"):
         history.setdefault(r["day"], {})[str(r["agent_id"])] = r["status"]
     assert history == final["agent_status_by_day"]
-    groups = {str(r["group_id"]): {"status": r["status"], "parent_group_id": r["parent_group_id"]}
-              for r in query(db_url, "select group_id, status, parent_group_id from core.groups")}
+    groups = {
+        str(r["group_id"]): {"status": r["status"], "parent_group_id": r["parent_group_id"]}
+        for r in query(db_url, "select group_id, status, parent_group_id from core.groups")
+    }
     assert groups == final["groups"]
-    assert [[r["group_id"], r["agent_id"]] for r in query(
-        db_url, "select group_id, agent_id from core.group_memberships order by 1, 2")] == final["memberships"]
-    assert [[r["agent_id"], r["role_id"]] for r in query(
-        db_url, "select agent_id, role_id from core.agent_roles order by 1, 2")] == final["agent_roles"]
-    transactions = {r["transaction_id"]: {"updated_at": r["updated_at"].isoformat(),
-                                          "original_amount": r["original_amount"].normalize(),
-                                          "original_currency": r["original_currency"],
-                                          "transaction_type": r["transaction_type"]}
-                    for r in query(db_url, "select * from core.transactions")}
-    expected = {tid: {"updated_at": t["updated_at"], "original_amount": Decimal(t["original_amount"]).normalize(),
-                      "original_currency": t["original_currency"], "transaction_type": t["transaction_type"]}
-                for tid, t in final["transactions"].items()}
+    assert [
+        [r["group_id"], r["agent_id"]]
+        for r in query(db_url, "select group_id, agent_id from core.group_memberships order by 1, 2")
+    ] == final["memberships"]
+    assert [
+        [r["agent_id"], r["role_id"]]
+        for r in query(db_url, "select agent_id, role_id from core.agent_roles order by 1, 2")
+    ] == final["agent_roles"]
+    transactions = {
+        r["transaction_id"]: {
+            "updated_at": r["updated_at"].isoformat(),
+            "original_amount": r["original_amount"].normalize(),
+            "original_currency": r["original_currency"],
+            "transaction_type": r["transaction_type"],
+        }
+        for r in query(db_url, "select * from core.transactions")
+    }
+    expected = {
+        tid: {
+            "updated_at": t["updated_at"],
+            "original_amount": Decimal(t["original_amount"]).normalize(),
+            "original_currency": t["original_currency"],
+            "transaction_type": t["transaction_type"],
+        }
+        for tid, t in final["transactions"].items()
+    }
     assert transactions == expected
 
 
@@ -82,10 +100,17 @@ def test_quarantine_and_metrics_per_day(backfilled, db_url):
         malformed = truth["per_day"][day]["malformed_files"]
         expected = {e: sum(reasons.values()) for e, reasons in truth["per_day"][day]["quarantined"].items()}
         expected = {e: n for e, n in expected.items() if n}
-        quarantined = query(db_url, "select entity, source_file, reason from ops.quarantine where flow_run_id = %s "
-                                    "and reason not like 'cycle in group hierarchy%%'", [run_id])
-        from_files = [q for q in quarantined if any(q["source_file"] and q["source_file"].endswith(m.split("/", 1)[1])
-                                                    for m in malformed)]
+        quarantined = query(
+            db_url,
+            "select entity, source_file, reason from ops.quarantine where flow_run_id = %s "
+            "and reason not like 'cycle in group hierarchy%%'",
+            [run_id],
+        )
+        from_files = [
+            q
+            for q in quarantined
+            if any(q["source_file"] and q["source_file"].endswith(m.split("/", 1)[1]) for m in malformed)
+        ]
         assert len(from_files) == len(malformed)
         by_entity: dict[str, int] = {}
         for q in quarantined:
@@ -106,29 +131,39 @@ def test_rerunning_a_day_is_a_no_op(backfilled, db_url):
     after = core_snapshot(db_url)
     assert after == before
     run_id = state.result()["flow_run_id"]
-    changed = query(db_url, "select task_name, rows_inserted, rows_updated, rows_deleted from ops.pipeline_metrics "
-                            "where flow_run_id = %s and table_name like 'core.%%' "
-                            "and rows_inserted + rows_updated + rows_deleted > 0", [run_id])
+    changed = query(
+        db_url,
+        "select task_name, rows_inserted, rows_updated, rows_deleted from ops.pipeline_metrics "
+        "where flow_run_id = %s and table_name like 'core.%%' "
+        "and rows_inserted + rows_updated + rows_deleted > 0",
+        [run_id],
+    )
     assert changed == []
 
 
-def test_a_failing_task_fails_the_flow_and_leaves_independent_results(db_url, spark, prefect, feed, tmp_path,
-                                                                      monkeypatch):
+def test_a_failing_task_fails_the_flow_and_leaves_independent_results(
+    db_url, spark, prefect, feed, tmp_path, monkeypatch
+):
     from zluri_flows.flow import zluri_day_pipeline
 
     root, _ = feed
     broken = tmp_path / "sql"
     shutil.copytree(sql_dir(), broken)
     (broken / "upserts" / "040_upsert_transactions.sql").write_text(
-        "-- reads: -; writes: core.transactions\nselect 1 / 0;\n")
+        "-- reads: -; writes: core.transactions\nselect 1 / 0;\n"
+    )
     monkeypatch.setenv("ZLURI_SQL_DIR", str(broken))
 
     state = zluri_day_pipeline("day1", str(root), return_state=True)
     assert state.is_failed()
     assert "040_upsert_transactions" in state.message and "division by zero" in state.message
     run_id = str(state.state_details.flow_run_id)
-    rows = {r["task_name"]: r for r in query(
-        db_url, "select task_name, status, error_message from ops.pipeline_metrics where flow_run_id = %s", [run_id])}
+    rows = {
+        r["task_name"]: r
+        for r in query(
+            db_url, "select task_name, status, error_message from ops.pipeline_metrics where flow_run_id = %s", [run_id]
+        )
+    }
     assert rows["upsert_transactions"]["status"] == "failure"
     assert "division by zero" in rows["upsert_transactions"]["error_message"]
     assert rows["update_group_status"]["status"] == "success"

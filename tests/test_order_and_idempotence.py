@@ -15,15 +15,21 @@ def feed(listed, groups, members, roles, txns):
         "stg_groups": [{"group_id": g, "parent_group_id": p} for g, p in groups.items()],
         "stg_group_memberships": [{"group_id": g, "agent_id": a} for g, a in members],
         "stg_budgets": [{"budget_id": "b1", "name": f"budget {len(listed)}"}],
-        "stg_cards": [{"card_id": "c1", "status": "ACTIVATED" if len(listed) > 1 else "FROZEN",
-                       "updated_at": f"2026-01-0{len(listed)}T00:00:00Z"}],
+        "stg_cards": [
+            {
+                "card_id": "c1",
+                "status": "ACTIVATED" if len(listed) > 1 else "FROZEN",
+                "updated_at": f"2026-01-0{len(listed)}T00:00:00Z",
+            }
+        ],
         "stg_transactions": [{"transaction_id": t, "updated_at": u, "original_amount": a} for t, u, a in txns],
         "stg_input_files": [{"entity": "transactions", "source_file": "t.json", "sha256": str(txns)}],
     }
 
 
-DAY9 = feed([1, 2, 3], {10: None, 11: 10}, [(10, 1), (11, 2)], [(1, 10), (2, 11)],
-            [("t1", "2026-01-05T10:00:00Z", "1.00")])
+DAY9 = feed(
+    [1, 2, 3], {10: None, 11: 10}, [(10, 1), (11, 2)], [(1, 10), (2, 11)], [("t1", "2026-01-05T10:00:00Z", "1.00")]
+)
 DAY10 = feed([1], {10: None, 11: None}, [(11, 1)], [(1, 11)], [("t1", "2026-01-06T10:00:00Z", "2.00")])
 
 
@@ -79,6 +85,7 @@ def test_two_runs_of_the_same_day_at_once_end_like_one(db_url, pg_server_url):
 def test_every_step_writes_exactly_one_metrics_row_per_run(db_url):
     run_id = str(uuid.uuid4())
     run_day(db_url, "day9", DAY9, HELPDESK + SPEND, run_id=run_id)
-    rows = query(db_url, "select task_name, status from ops.pipeline_metrics where flow_run_id = %s order by id",
-                 [run_id])
+    rows = query(
+        db_url, "select task_name, status from ops.pipeline_metrics where flow_run_id = %s order by id", [run_id]
+    )
     assert rows == [{"task_name": f"t{s[:3]}", "status": "success"} for s in HELPDESK + SPEND]

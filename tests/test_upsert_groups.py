@@ -32,15 +32,32 @@ def test_leaf_with_only_inactive_members_under_an_active_parent(db_url):
 
 
 def test_two_cycle_without_and_with_active_members_and_self_parent(db_url):
-    metrics = day(db_url, "day1", [1, 2], {300: 301, 301: 300, 400: 400, 500: 501, 501: 500},
-                  {300: [2], 400: [2], 500: [1]}, inactive=[2])
+    metrics = day(
+        db_url,
+        "day1",
+        [1, 2],
+        {300: 301, 301: 300, 400: 400, 500: 501, 501: 500},
+        {300: [2], 400: [2], 500: [1]},
+        inactive=[2],
+    )
     assert statuses(db_url, "groups", "group_id") == {
-        300: "inactive", 301: "inactive", 400: "inactive", 500: "active", 501: "active"}
+        300: "inactive",
+        301: "inactive",
+        400: "inactive",
+        500: "active",
+        501: "active",
+    }
     assert query(db_url, "select group_id from core.groups where in_cycle order by 1") == [
-        {"group_id": g} for g in (300, 301, 400, 500, 501)]
-    reasons = [r["reason"] for r in query(db_url, "select reason from ops.quarantine where entity = 'admin_groups' order by 1")]
-    assert reasons == ["cycle in group hierarchy: 300 -> 301 -> 300", "cycle in group hierarchy: 400 -> 400",
-                       "cycle in group hierarchy: 500 -> 501 -> 500"]
+        {"group_id": g} for g in (300, 301, 400, 500, 501)
+    ]
+    reasons = [
+        r["reason"] for r in query(db_url, "select reason from ops.quarantine where entity = 'admin_groups' order by 1")
+    ]
+    assert reasons == [
+        "cycle in group hierarchy: 300 -> 301 -> 300",
+        "cycle in group hierarchy: 400 -> 400",
+        "cycle in group hierarchy: 500 -> 501 -> 500",
+    ]
     assert metrics["030_update_group_status"]["rows_quarantined"] == 3
 
 
@@ -53,7 +70,9 @@ def test_group_moved_under_another_parent_and_membership_replaced(db_url):
     metrics = day(db_url, "day2", [1, 2, 3], {10: None, 11: 20, 20: None}, {11: [1], 20: [3]}, inactive=[2, 3])
     assert statuses(db_url, "groups", "group_id") == {10: "inactive", 11: "active", 20: "active"}
     assert query(db_url, "select group_id, agent_id from core.group_memberships order by 1, 2") == [
-        {"group_id": 11, "agent_id": 1}, {"group_id": 20, "agent_id": 3}]
+        {"group_id": 11, "agent_id": 1},
+        {"group_id": 20, "agent_id": 3},
+    ]
     m = metrics["020_upsert_groups"]
     assert (m["rows_inserted"], m["rows_deleted"]) == (1, 1)
 

@@ -51,11 +51,20 @@ def test_mass_change_options_from_flag_and_environment():
     from zluri_flows.config import mass_change_options
 
     assert mass_change_options(False, {}) == {
-        "allow_mass_change": "false", "mass_change_max_share": "0.25", "mass_change_min_population": "20"}
+        "allow_mass_change": "false",
+        "mass_change_max_share": "0.25",
+        "mass_change_min_population": "20",
+    }
     env = {"ZLURI_MASS_CHANGE_MAX_SHARE": "0.5", "ZLURI_MASS_CHANGE_MIN_POPULATION": "100"}
     assert mass_change_options(True, env) == {
-        "allow_mass_change": "true", "mass_change_max_share": "0.5", "mass_change_min_population": "100"}
-    for bad in ({"ZLURI_MASS_CHANGE_MAX_SHARE": "25%"}, {"ZLURI_MASS_CHANGE_MAX_SHARE": "0"},
-                {"ZLURI_MASS_CHANGE_MIN_POPULATION": "-1"}):
+        "allow_mass_change": "true",
+        "mass_change_max_share": "0.5",
+        "mass_change_min_population": "100",
+    }
+    for bad in (
+        {"ZLURI_MASS_CHANGE_MAX_SHARE": "25%"},
+        {"ZLURI_MASS_CHANGE_MAX_SHARE": "0"},
+        {"ZLURI_MASS_CHANGE_MIN_POPULATION": "-1"},
+    ):
         with pytest.raises(ValueError, match="ZLURI_MASS_CHANGE"):
             mass_change_options(False, bad)

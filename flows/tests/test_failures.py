@@ -32,4 +32,10 @@ def test_failure_row_is_written_and_error_re_raised(db_url):
     with psycopg.connect(db_url) as conn:
         (row,) = read_rows(conn)
     assert (row.flow_run_id, row.task_name, row.table_name, row.day, row.status, row.error_message) == (
-        RUN, "stage_agents", "staging.stg_agents", "day3", "failure", "RuntimeError: boom")
+        RUN,
+        "stage_agents",
+        "staging.stg_agents",
+        "day3",
+        "failure",
+        "RuntimeError: boom",
+    )

@@ -114,8 +114,11 @@ def test_every_file_has_one_of_the_three_real_layouts(feed):
                 assert isinstance(data, dict) and data["id"] == int(path.stem)
         # pages are numbered 1..n and full except the last
         for entity, size in (("transactions", SIZES["transactions_per_file"]), ("agents", 16)):
-            pages = [p for p in sorted((day_dir / entity).glob("*.json"), key=lambda p: int(p.stem))
-                     if p.relative_to(root).as_posix() not in malformed]
+            pages = [
+                p
+                for p in sorted((day_dir / entity).glob("*.json"), key=lambda p: int(p.stem))
+                if p.relative_to(root).as_posix() not in malformed
+            ]
             assert [int(p.stem) for p in pages] == list(range(1, len(pages) + 1)) and len(pages) > 1
             loaded = [json.loads(p.read_text(encoding="utf-8")) for p in pages]
             counts = [len(d["results"] if isinstance(d, dict) else d) for d in loaded]
@@ -137,32 +140,109 @@ def test_exactly_one_malformed_file_is_invalid_json_and_named_in_the_truth(feed)
 def test_good_records_carry_every_field_the_pipeline_reads_with_its_json_type(days):
     S, INT, F, B, N = str, "int", (int, float), bool, type(None)
     checks = {
-        "agents": {"id": INT, "deactivated": B, "created_at": S, "updated_at": S, "contact.email": S,
-                   "contact.name": S, "contact.job_title": (S, N), "contact.active": B},
-        "agent_details": {"id": INT, "role_ids": list, "group_ids": list, "deactivated": B, "created_at": S,
-                          "updated_at": S, "contact.email": S, "contact.name": S},
-        "roles": {"id": INT, "name": S, "description": S, "default": B, "agent_type": INT, "created_at": S,
-                  "updated_at": S},
-        "admin_groups": {"id": INT, "name": S, "description": S, "parent_group_id": (int, N), "agent_ids": list,
-                         "created_at": S, "updated_at": S},
-        "budgets": {"id": S, "uuid": S, "name": S, "description": S, "retired": B, "startDate": S,
-                    "recurringInterval": S, "currentPeriod.startDate": S, "currentPeriod.limit": F,
-                    "currentPeriod.overspendBuffer": F, "currentPeriod.assigned": F,
-                    "currentPeriod.spent.cleared": F, "currentPeriod.spent.pending": F, "currentPeriod.spent.total": F},
-        "cards": {"id": S, "uuid": S, "name": S, "userId": S, "userUuid": S, "budgetId": S, "budgetUuid": S,
-                  "lastFour": S, "validThru": S, "status": S, "type": S, "currentPeriod.limit": F,
-                  "currentPeriod.spent": F, "createdTime": S, "updatedTime": S},
-        "transactions": {"id": S, "uuid": S, "transactionType": S, "userId": S, "userUuid": S, "userName": S,
-                         "merchantName": S, "rawMerchantName": S, "budgetId": S, "budgetUuid": S, "cardId": S,
-                         "cardUuid": S, "amount": F, "currencyData.exchangeRate": float, "currencyData.exponent": INT,
-                         "currencyData.originalCurrencyAmount": S, "currencyData.originalCurrencyCode": S,
-                         "currencyData.symbol": S, "occurredTime": S, "updatedTime": S, "complete": B},
+        "agents": {
+            "id": INT,
+            "deactivated": B,
+            "created_at": S,
+            "updated_at": S,
+            "contact.email": S,
+            "contact.name": S,
+            "contact.job_title": (S, N),
+            "contact.active": B,
+        },
+        "agent_details": {
+            "id": INT,
+            "role_ids": list,
+            "group_ids": list,
+            "deactivated": B,
+            "created_at": S,
+            "updated_at": S,
+            "contact.email": S,
+            "contact.name": S,
+        },
+        "roles": {
+            "id": INT,
+            "name": S,
+            "description": S,
+            "default": B,
+            "agent_type": INT,
+            "created_at": S,
+            "updated_at": S,
+        },
+        "admin_groups": {
+            "id": INT,
+            "name": S,
+            "description": S,
+            "parent_group_id": (int, N),
+            "agent_ids": list,
+            "created_at": S,
+            "updated_at": S,
+        },
+        "budgets": {
+            "id": S,
+            "uuid": S,
+            "name": S,
+            "description": S,
+            "retired": B,
+            "startDate": S,
+            "recurringInterval": S,
+            "currentPeriod.startDate": S,
+            "currentPeriod.limit": F,
+            "currentPeriod.overspendBuffer": F,
+            "currentPeriod.assigned": F,
+            "currentPeriod.spent.cleared": F,
+            "currentPeriod.spent.pending": F,
+            "currentPeriod.spent.total": F,
+        },
+        "cards": {
+            "id": S,
+            "uuid": S,
+            "name": S,
+            "userId": S,
+            "userUuid": S,
+            "budgetId": S,
+            "budgetUuid": S,
+            "lastFour": S,
+            "validThru": S,
+            "status": S,
+            "type": S,
+            "currentPeriod.limit": F,
+            "currentPeriod.spent": F,
+            "createdTime": S,
+            "updatedTime": S,
+        },
+        "transactions": {
+            "id": S,
+            "uuid": S,
+            "transactionType": S,
+            "userId": S,
+            "userUuid": S,
+            "userName": S,
+            "merchantName": S,
+            "rawMerchantName": S,
+            "budgetId": S,
+            "budgetUuid": S,
+            "cardId": S,
+            "cardUuid": S,
+            "amount": F,
+            "currencyData.exchangeRate": float,
+            "currencyData.exponent": INT,
+            "currencyData.originalCurrencyAmount": S,
+            "currencyData.originalCurrencyCode": S,
+            "currencyData.symbol": S,
+            "occurredTime": S,
+            "updatedTime": S,
+            "complete": B,
+        },
     }
     spend_time = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000\+00:00")
     for day in days.values():
         for entity, fields in checks.items():
-            records = good_transactions(day) if entity == "transactions" else [
-                r for r in day[entity] if entity != "agents" or valid_int(r["id"])]
+            records = (
+                good_transactions(day)
+                if entity == "transactions"
+                else [r for r in day[entity] if entity != "agents" or valid_int(r["id"])]
+            )
             assert records, entity
             for record in records:
                 for path, kind in fields.items():
@@ -210,7 +290,8 @@ def test_per_day_counts_match_an_independent_reading_of_the_files(feed, days):
         assert expected["duplicates"]["agents"] == len(listed) - len(set(listed)) > 0
         outcomes = expected["transaction_outcomes"]
         assert len(good) == expected["duplicates"]["transactions"] + sum(
-            outcomes[k] for k in ("new", "later_updates", "stale_arrivals", "unchanged_repeats"))
+            outcomes[k] for k in ("new", "later_updates", "stale_arrivals", "unchanged_repeats")
+        )
 
 
 def test_transactions_occur_on_their_day_including_a_weekend(feed, days):
@@ -220,7 +301,7 @@ def test_transactions_occur_on_their_day_including_a_weekend(feed, days):
     for k, day in enumerate(days.values()):
         occurred = Counter(r["occurredTime"][:10] for r in good_transactions(day))
         assert occurred.most_common(1)[0][0] == dates[k]
-        assert set(occurred) <= set(dates[max(0, k - 1): k + 1])  # today's, or yesterday's re-sent
+        assert set(occurred) <= set(dates[max(0, k - 1) : k + 1])  # today's, or yesterday's re-sent
 
 
 # --- transactions truth ----------------------------------------------------------------------
@@ -378,16 +459,21 @@ def test_group_truth_memberships_and_roles_match_the_last_day(feed, days):
     listed = {r["id"]: r for r in last["agents"] if valid_int(r["id"])}
     known = known_agent_ids(last)
     parents = {g["id"]: g["parent_group_id"] for g in last["admin_groups"]}
-    active = {g["id"]: {a for a in g["agent_ids"] if a in listed and not listed[a]["deactivated"]}
-              for g in last["admin_groups"]}
+    active = {
+        g["id"]: {a for a in g["agent_ids"] if a in listed and not listed[a]["deactivated"]}
+        for g in last["admin_groups"]
+    }
     active_groups = descendants_with_active_member(parents, active)
     assert truth["final"]["groups"] == {
-        g: {"status": "active" if g in active_groups else "inactive", "parent_group_id": p} for g, p in parents.items()}
+        g: {"status": "active" if g in active_groups else "inactive", "parent_group_id": p} for g, p in parents.items()
+    }
     assert {v["status"] for v in truth["final"]["groups"].values()} == {"active", "inactive"}
     assert truth["final"]["memberships"] == sorted(
-        [g["id"], a] for g in last["admin_groups"] for a in g["agent_ids"] if a in known)
+        [g["id"], a] for g in last["admin_groups"] for a in g["agent_ids"] if a in known
+    )
     assert truth["final"]["agent_roles"] == sorted(
-        [r["id"], role] for r in last["agent_details"] for role in r["role_ids"])
+        [r["id"], role] for r in last["agent_details"] for role in r["role_ids"]
+    )
 
     cycles = truth["final"]["cycles"]
     assert sorted(len(c) for c in cycles) == [1, 2]
@@ -399,6 +485,7 @@ def test_group_truth_memberships_and_roles_match_the_last_day(feed, days):
             visited.add(node)
             node, steps = parents.get(node), steps + 1
         return steps
+
     assert max(depth_of(g) for g in parents) >= SIZES["depth"]
 
     first = days["day1"]
@@ -474,8 +561,10 @@ def test_clean_mess_gives_a_feed_without_defects(tmp_path):
     assert truth["final"]["cycles"] == [] and truth["final"]["fx_disagreements"] == []
 
 
-@pytest.mark.parametrize("bad", [dict(currencies=("USD", "ABC")), dict(days=0), dict(transactions_per_file=0),
-                                 dict(start_date=date(1990, 1, 1))])
+@pytest.mark.parametrize(
+    "bad",
+    [dict(currencies=("USD", "ABC")), dict(days=0), dict(transactions_per_file=0), dict(start_date=date(1990, 1, 1))],
+)
 def test_bad_parameters_are_refused_with_a_clear_error(tmp_path, bad):
     with pytest.raises(ValueError):
         generate_feed(tmp_path, **{"transactions": 5, **bad})

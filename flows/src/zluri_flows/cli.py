@@ -63,8 +63,13 @@ def _print_version(value: bool) -> None:
 @app.callback(epilog="Exit codes: 0 success, 1 a task or check failed, 2 usage or input error.")
 def main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the versions of the zluri packages and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the versions of the zluri packages and exit.",
+    ),
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
@@ -245,8 +250,9 @@ def _day_run_ids(flow_run_id: Any) -> list[str]:
     return [str(r.id) for r in children] or [str(flow_run_id)]
 
 
-ALLOW_MASS_CHANGE_HELP = ("Let through a day that would deactivate or remove far more than usual "
-                          "(the metrics row notes it).")
+ALLOW_MASS_CHANGE_HELP = (
+    "Let through a day that would deactivate or remove far more than usual (the metrics row notes it)."
+)
 
 
 @app.command("run")
@@ -286,8 +292,16 @@ def generate(
     """Write a synthetic feed in the real format (with realistic mess) and its expected end state."""
     from zluri_flows.generator import generate_feed
 
-    generate_feed(out, days=days, agents=agents, groups=groups, depth=depth, transactions=transactions,
-                  currencies=tuple(c.strip().upper() for c in currencies.split(",") if c.strip()), seed=seed)
+    generate_feed(
+        out,
+        days=days,
+        agents=agents,
+        groups=groups,
+        depth=depth,
+        transactions=transactions,
+        currencies=tuple(c.strip().upper() for c in currencies.split(",") if c.strip()),
+        seed=seed,
+    )
     typer.echo(f"wrote {days} day(s) to {out} (expected end state: {out / 'expected.json'})")
 
 
@@ -315,14 +329,18 @@ def demo(
     """Migrate the embedded database and backfill the bundled sample, then show where to look."""
     from zluri_pg import database_url, mask_url
 
-    days = sorted((p.name.removeprefix("sync-") for p in input_root.glob("sync-*") if p.is_dir()),
-                  key=lambda d: [int(t) if t.isdigit() else t for t in __import__("re").split(r"(\d+)", d)])
+    days = sorted(
+        (p.name.removeprefix("sync-") for p in input_root.glob("sync-*") if p.is_dir()),
+        key=lambda d: [int(t) if t.isdigit() else t for t in __import__("re").split(r"(\d+)", d)],
+    )
     if not days:
         raise UserError(f"no sync-<day> folders in {input_root}")
     typer.echo(f"database: {mask_url(database_url())}\nbackfilling {', '.join(days)} from {input_root}")
     _run_days(days, str(input_root.resolve()))
-    typer.echo("\nlook further:\n  zluri metrics            # every metrics row\n"
-               "  prefect server start     # then open http://127.0.0.1:4200 for the runs and artifacts")
+    typer.echo(
+        "\nlook further:\n  zluri metrics            # every metrics row\n"
+        "  prefect server start     # then open http://127.0.0.1:4200 for the runs and artifacts"
+    )
 
 
 def _register_commands() -> None:

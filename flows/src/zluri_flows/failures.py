@@ -38,7 +38,14 @@ def failure_recorded(ctx: RunContext, table_name: str, database_url: str) -> Ite
     try:
         yield
     except Exception as exc:
-        record_failure(database_url, flow_run_id=ctx.flow_run_id, task_name=ctx.task_name,
-                       pipeline_name=ctx.pipeline_name, table_name=table_name, day=ctx.day, error=exc,
-                       started_at=started_at)
+        record_failure(
+            database_url,
+            flow_run_id=ctx.flow_run_id,
+            task_name=ctx.task_name,
+            pipeline_name=ctx.pipeline_name,
+            table_name=table_name,
+            day=ctx.day,
+            error=exc,
+            started_at=started_at,
+        )
         raise

@@ -73,7 +73,8 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
         config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
         for entity, needs in STAGE_DEPENDENCIES.items():
             futures[stage_task_name(entity)] = stage_task.submit(
-                spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs])
+                spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs]
+            )
         for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
             needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
             futures[step] = upsert_task.submit(step, day, url, options, wait_for=needs)
@@ -91,13 +92,18 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
             lines.append(f"not run because an upstream task failed: {', '.join(not_run)}")
         raise PipelineFailed(f"day {day}: {len(failed)} task(s) failed\n" + "\n".join(lines))
     logger.info("day %s completed; report at %s", day, report)
-    return {"day": day, "flow_run_id": str(flow_run.id), "report": report,
-            "tasks": {name: f.result() for name, f in futures.items()}}
+    return {
+        "day": day,
+        "flow_run_id": str(flow_run.id),
+        "report": report,
+        "tasks": {name: f.result() for name, f in futures.items()},
+    }
 
 
 @flow(name="zluri_backfill")
-def zluri_backfill(days: list[str], input_root: str | None = None,
-                   allow_mass_change: bool = False) -> list[dict[str, Any]]:
+def zluri_backfill(
+    days: list[str], input_root: str | None = None, allow_mass_change: bool = False
+) -> list[dict[str, Any]]:
     """Run days in the given order as subflows, stopping at the first failure."""
     check_days(days)
     config.mass_change_options(allow_mass_change)
@@ -106,7 +112,7 @@ def zluri_backfill(days: list[str], input_root: str | None = None,
         for index, day in enumerate(days):
             state = zluri_day_pipeline(day, input_root, allow_mass_change, return_state=True)
             if not state.is_completed():
-                skipped = ", ".join(days[index + 1:]) or "none"
+                skipped = ", ".join(days[index + 1 :]) or "none"
                 raise PipelineFailed(f"backfill stopped at {day}: {state.message}\nnot run: {skipped}")
             results.append(state.result())
     return results

@@ -273,9 +273,7 @@ def usd_rate(currency: str, on: date) -> tuple[date, str, float]:
 # Group hierarchy rules (section 5), pure so tests and the pipeline's own tests can use them.
 
 
-def inactive_groups(
-    parents: Mapping[int, int | None], active_members: Mapping[int, Iterable[int]]
-) -> set[int]:
+def inactive_groups(parents: Mapping[int, int | None], active_members: Mapping[int, Iterable[int]]) -> set[int]:
     """Groups with no active direct member and no descendant (at any depth) that has one.
 
     `active_members[g]` holds g's *active* direct members. Walking up from each group that has
@@ -304,7 +302,7 @@ def find_cycles(parents: Mapping[int, int | None]) -> list[list[int]]:
             path.append(node)
             node = parents[node]
         if node is not None and walk_of.get(node) == start and node in path:
-            cycle = path[path.index(node):]
+            cycle = path[path.index(node) :]
             lowest = cycle.index(min(cycle))
             cycles.append(cycle[lowest:] + cycle[:lowest])
     return sorted(cycles)
@@ -404,17 +402,86 @@ def _write_json(path: Path, value) -> None:
 # ---------------------------------------------------------------------------------------------
 # Help desk: agents, agent_details, admin_groups, roles
 
-_FIRST = ("Ada", "Bram", "Chiara", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kavya",
-          "Lior", "Mina", "Nils", "Olu", "Priya", "Quinn", "Rosa", "Sami", "Tove", "Uma", "Viktor",
-          "Wren", "Xiu", "Yara", "Zeno")
-_LAST = ("Abara", "Berg", "Castell", "Dunmore", "Eklund", "Farrow", "Gallo", "Hale", "Iyer", "Jansen",
-         "Kowal", "Lindqvist", "Mbeki", "Novak", "Okafor", "Pereira", "Quist", "Rahman", "Sato",
-         "Tanaka", "Ueda", "Varga", "Weiss", "Yilmaz", "Zubiri")
-_TITLES = ("IT Support", "Service Desk Analyst", "Systems Engineer", "Network Engineer",
-           "IT Manager", "Security Analyst", "Procurement Specialist", None)
+_FIRST = (
+    "Ada",
+    "Bram",
+    "Chiara",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kavya",
+    "Lior",
+    "Mina",
+    "Nils",
+    "Olu",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tove",
+    "Uma",
+    "Viktor",
+    "Wren",
+    "Xiu",
+    "Yara",
+    "Zeno",
+)
+_LAST = (
+    "Abara",
+    "Berg",
+    "Castell",
+    "Dunmore",
+    "Eklund",
+    "Farrow",
+    "Gallo",
+    "Hale",
+    "Iyer",
+    "Jansen",
+    "Kowal",
+    "Lindqvist",
+    "Mbeki",
+    "Novak",
+    "Okafor",
+    "Pereira",
+    "Quist",
+    "Rahman",
+    "Sato",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weiss",
+    "Yilmaz",
+    "Zubiri",
+)
+_TITLES = (
+    "IT Support",
+    "Service Desk Analyst",
+    "Systems Engineer",
+    "Network Engineer",
+    "IT Manager",
+    "Security Analyst",
+    "Procurement Specialist",
+    None,
+)
 _ZONES = ("Eastern Time (US & Canada)", "Pacific Time (US & Canada)", "London", "Chennai", "Berlin", "Tokyo")
-_AREAS = ("Service Desk", "Network", "Endpoint", "Identity", "Procurement", "Security", "Cloud",
-          "Facilities", "Onboarding", "Field Support", "Data Platform", "Change Board")
+_AREAS = (
+    "Service Desk",
+    "Network",
+    "Endpoint",
+    "Identity",
+    "Procurement",
+    "Security",
+    "Cloud",
+    "Facilities",
+    "Onboarding",
+    "Field Support",
+    "Data Platform",
+    "Change Board",
+)
 _ROLES = (
     ("Owner", "Full control of the account, billing included.", 1),
     ("Admin", "Configures the help desk and manages agents.", 1),
@@ -444,8 +511,7 @@ def role_id(r: int) -> int:
 class _Helpdesk:
     """Per-agent and per-group state, advanced one day at a time by `rng` events."""
 
-    def __init__(self, rng: random.Random, seed: int, agents: int, groups: int, depth: int,
-                 mess: Mess, start: date):
+    def __init__(self, rng: random.Random, seed: int, agents: int, groups: int, depth: int, mess: Mess, start: date):
         self.rng, self.mess, self.n, self.g = rng, mess, agents, groups
         self.salt = _salt(seed, "helpdesk")
         self.start = start
@@ -471,8 +537,7 @@ class _Helpdesk:
             self.detailed[a] = 0
         for a in rng.sample(rest, _how_many(mess.agent_deactivate, len(rest))):
             self.deactivated[a] = 1
-        self.roles = [tuple(sorted(rng.sample(range(len(_ROLES)), rng.choice((1, 1, 2, 3)))))
-                      for _ in range(agents)]
+        self.roles = [tuple(sorted(rng.sample(range(len(_ROLES)), rng.choice((1, 1, 2, 3))))) for _ in range(agents)]
 
         # Hierarchy: chain 0..depth-1, a random forest after it (parent index < own index keeps
         # it acyclic under moves), then the deliberate cycles.
@@ -597,13 +662,26 @@ class _Helpdesk:
 
     @staticmethod
     def _agent_record(base: dict) -> dict:
-        return {**base, "available": False, "available_since": None, "focus_mode": True,
-                "agent_operational_status": "available", "signature": None}
+        return {
+            **base,
+            "available": False,
+            "available_since": None,
+            "focus_mode": True,
+            "agent_operational_status": "available",
+            "signature": None,
+        }
 
     def _details_record(self, a: int, base: dict, group_ids: list[int]) -> dict:
-        return {**base, "contact": {**base["contact"], "avatar": None},
-                "role_ids": [role_id(r) for r in self.roles[a]], "group_ids": group_ids,
-                "skill_ids": [], "scope": 1, "available": False, "focus_mode": True}
+        return {
+            **base,
+            "contact": {**base["contact"], "avatar": None},
+            "role_ids": [role_id(r) for r in self.roles[a]],
+            "group_ids": group_ids,
+            "skill_ids": [],
+            "scope": 1,
+            "available": False,
+            "focus_mode": True,
+        }
 
     def _group_record(self, g: int, agent_ids: list[int]) -> dict:
         h = _mix(self.salt ^ 0x5EED ^ _mix(g))
@@ -668,28 +746,44 @@ class _Helpdesk:
         bad = _how_many(mess.bad_agent, n)
         for j in range(bad):
             base = self._agent_base(j % n)
-            record = {**self._agent_record(base), "id": _BAD_AGENT_IDS[j % len(_BAD_AGENT_IDS)],
-                      "contact": {**base["contact"], "email": f"broken.{j}@corp.example", "name": f"Broken Record {j}"}}
+            record = {
+                **self._agent_record(base),
+                "id": _BAD_AGENT_IDS[j % len(_BAD_AGENT_IDS)],
+                "contact": {**base["contact"], "email": f"broken.{j}@corp.example", "name": f"Broken Record {j}"},
+            }
             agents_out.write(record)
         agents_out.close()
         details = details_out.count
 
-        _write_json(day_dir / "roles" / "1.json", [
-            {"id": role_id(r), "name": name, "description": text, "default": r < 4,
-             "created_at": "2019-02-01T09:00:00Z", "updated_at": "2024-01-15T12:00:00Z", "agent_type": agent_type}
-            for r, (name, text, agent_type) in enumerate(_ROLES)
-        ])
+        _write_json(
+            day_dir / "roles" / "1.json",
+            [
+                {
+                    "id": role_id(r),
+                    "name": name,
+                    "description": text,
+                    "default": r < 4,
+                    "created_at": "2019-02-01T09:00:00Z",
+                    "updated_at": "2024-01-15T12:00:00Z",
+                    "agent_type": agent_type,
+                }
+                for r, (name, text, agent_type) in enumerate(_ROLES)
+            ],
+        )
 
-        day_truth["records"].update(agents=agents_out.count, agent_details=details,
-                                    admin_groups=self.g, roles=len(_ROLES))
+        day_truth["records"].update(
+            agents=agents_out.count, agent_details=details, admin_groups=self.g, roles=len(_ROLES)
+        )
         if bad:
             day_truth["quarantined"]["agents"]["invalid_id"] = bad
         if phantoms:
             day_truth["quarantined"]["group_memberships"]["unknown_agent"] = len(phantoms)
         day_truth["duplicates"]["agents"] = len(duplicated)
         day_truth["memberships"] = {
-            "valid": len(pairs), "unknown_agent": len(phantoms),
-            "added": len(pairs - self.previous_pairs), "removed": len(self.previous_pairs - pairs),
+            "valid": len(pairs),
+            "unknown_agent": len(phantoms),
+            "added": len(pairs - self.previous_pairs),
+            "removed": len(self.previous_pairs - pairs),
         }
         self.previous_pairs = pairs
 
@@ -713,14 +807,21 @@ class _Helpdesk:
         parents, inactive = self.group_truth()
         known = [self.listed[a] or self.detailed[a] for a in range(self.n)]
         return {
-            "agents": {agent_id(a): {"status": self.status(a), "deactivated": bool(self.deactivated[a])}
-                       for a in range(self.n) if self.seen[a]},
-            "groups": {gid: {"status": "inactive" if gid in inactive else "active", "parent_group_id": parent}
-                       for gid, parent in parents.items()},
-            "memberships": sorted([group_id(g), agent_id(a)]
-                                  for g in range(self.g) for a in self.members[g] if known[a]),
-            "agent_roles": sorted([agent_id(a), role_id(r)]
-                                  for a in range(self.n) if self.detailed[a] for r in self.roles[a]),
+            "agents": {
+                agent_id(a): {"status": self.status(a), "deactivated": bool(self.deactivated[a])}
+                for a in range(self.n)
+                if self.seen[a]
+            },
+            "groups": {
+                gid: {"status": "inactive" if gid in inactive else "active", "parent_group_id": parent}
+                for gid, parent in parents.items()
+            },
+            "memberships": sorted(
+                [group_id(g), agent_id(a)] for g in range(self.g) for a in self.members[g] if known[a]
+            ),
+            "agent_roles": sorted(
+                [agent_id(a), role_id(r)] for a in range(self.n) if self.detailed[a] for r in self.roles[a]
+            ),
             "cycles": find_cycles(parents),
         }
 
@@ -729,28 +830,52 @@ class _Helpdesk:
 # Spend: budgets, cards, transactions
 
 _MERCHANTS = (
-    ("Northwind Traders", "NORTHWIND TRADERS 4471", "5045"), ("Bluefin Cloud", "BLUEFIN*CLOUD SVCS", "7372"),
-    ("Harbor Coffee", "HARBOR COFFEE #22", "5814"), ("Atlas Air", "ATLAS AIR 0162231", "4511"),
-    ("Pine Hotel Group", "PINE HOTELS LDN", "7011"), ("Metro Cabs", "METRO CABS*TRIP", "4121"),
-    ("Quillbox Office", "QUILLBOX OFFICE SUP", "5111"), ("Sparkline SaaS", "SPARKLINE.IO", "5734"),
-    ("Keystone Hardware", "KEYSTONE HDWE 118", "5251"), ("Orbit Telecom", "ORBIT TELECOM BILL", "4814"),
-    ("Lumen Learning", "LUMEN LEARNING SUB", "8299"), ("Copperpot Catering", "COPPERPOT CATER", "5812"),
+    ("Northwind Traders", "NORTHWIND TRADERS 4471", "5045"),
+    ("Bluefin Cloud", "BLUEFIN*CLOUD SVCS", "7372"),
+    ("Harbor Coffee", "HARBOR COFFEE #22", "5814"),
+    ("Atlas Air", "ATLAS AIR 0162231", "4511"),
+    ("Pine Hotel Group", "PINE HOTELS LDN", "7011"),
+    ("Metro Cabs", "METRO CABS*TRIP", "4121"),
+    ("Quillbox Office", "QUILLBOX OFFICE SUP", "5111"),
+    ("Sparkline SaaS", "SPARKLINE.IO", "5734"),
+    ("Keystone Hardware", "KEYSTONE HDWE 118", "5251"),
+    ("Orbit Telecom", "ORBIT TELECOM BILL", "4814"),
+    ("Lumen Learning", "LUMEN LEARNING SUB", "8299"),
+    ("Copperpot Catering", "COPPERPOT CATER", "5812"),
 )
 _MERCHANT_JSON = tuple(
     (f'"rawMerchantName": {_encode(raw)}, "merchantName": {_encode(name)}', f'"merchantCategoryCode": "{mcc}"')
     for name, raw, mcc in _MERCHANTS
 )
-_BUDGET_WORDS = ("Engineering", "Marketing", "Sales", "Finance", "People", "IT", "Facilities", "Legal",
-                 "Support", "Research", "Operations", "Design")
+_BUDGET_WORDS = (
+    "Engineering",
+    "Marketing",
+    "Sales",
+    "Finance",
+    "People",
+    "IT",
+    "Facilities",
+    "Legal",
+    "Support",
+    "Research",
+    "Operations",
+    "Design",
+)
 _CARD_STATUS = ("ACTIVATED",) * 8 + ("FROZEN", "NOT_ACTIVATED")
 _CARD_TYPES = ("PHYSICAL", "PHYSICAL", "VIRTUAL_MEMBER", "VIRTUAL_VENDOR")
 
 # Transaction fates: one per (birth day, index), decided by hash.
 PLAIN, DUP, UPDATE, STALE, REPEAT, FX = range(6)
 BAD_NO_ID, BAD_NULL_ID, BAD_EMPTY, BAD_NAN, BAD_TEXT, BAD_CURRENCY, BAD_TIME = range(6, 13)
-_BAD_REASON = {BAD_NO_ID: "missing_id", BAD_NULL_ID: "missing_id", BAD_EMPTY: "invalid_amount",
-               BAD_NAN: "invalid_amount", BAD_TEXT: "invalid_amount", BAD_CURRENCY: "unknown_currency",
-               BAD_TIME: "invalid_occurred_time"}
+_BAD_REASON = {
+    BAD_NO_ID: "missing_id",
+    BAD_NULL_ID: "missing_id",
+    BAD_EMPTY: "invalid_amount",
+    BAD_NAN: "invalid_amount",
+    BAD_TEXT: "invalid_amount",
+    BAD_CURRENCY: "unknown_currency",
+    BAD_TIME: "invalid_occurred_time",
+}
 _BAD_TIMES = ("not-a-timestamp", "2025-02-30T25:61:00.000+00:00", "")
 V0, V_DUP, V_CLEARED, V_STALE_NEW = range(4)  # versions; V_STALE_NEW is delivered before V0
 _WINNING_VERSION = {DUP: V_DUP, UPDATE: V_CLEARED, STALE: V_STALE_NEW}
@@ -759,8 +884,9 @@ _UNIT = 1.0 / (1 << 53)
 
 
 class _Spend:
-    def __init__(self, seed: int, days: int, transactions: int, currencies: tuple[str, ...],
-                 mess: Mess, dates: list[date]):
+    def __init__(
+        self, seed: int, days: int, transactions: int, currencies: tuple[str, ...], mess: Mess, dates: list[date]
+    ):
         self.days, self.count, self.mess, self.dates = days, transactions, mess, dates
         self.currencies = currencies
         self.has_usd = "USD" in currencies
@@ -769,8 +895,9 @@ class _Spend:
         self.id_salt = _salt(seed, "transaction-ids")
         self.mask48 = _salt(seed, "mask") & _M48
         # day index b (1-based) -> currency -> (rate_date, ecb quote, usd per unit)
-        self.rates: list[dict[str, tuple[date, str, float]]] = [{}] + [{c: usd_rate(c, d) for c in currencies}
-                                                                       for d in dates]
+        self.rates: list[dict[str, tuple[date, str, float]]] = [{}] + [
+            {c: usd_rate(c, d) for c in currencies} for d in dates
+        ]
         self.midnights = [0] + [_midnight(d) for d in dates]
 
         rng = random.Random(f"{seed}:spend")
@@ -786,18 +913,35 @@ class _Spend:
             name = f"{rng.choice(_BUDGET_WORDS)} {rng.choice(('Travel', 'Software', 'Events', 'Supplies', 'Ops'))}"
             if b >= len(_BUDGET_WORDS):
                 name += f" {b}"
-            self.budgets.append((_b64(f"Budget:{610_000 + 7 * b}"), _token("bgt_", rng.getrandbits(64)), name,
-                                 rng.choice((500, 1000, 2500, 5000, 10000, 25000)), rng.random() < 0.05,
-                                 rng.choice(("MONTHLY", "MONTHLY", "MONTHLY", "NONE", "QUARTERLY"))))
+            self.budgets.append(
+                (
+                    _b64(f"Budget:{610_000 + 7 * b}"),
+                    _token("bgt_", rng.getrandbits(64)),
+                    name,
+                    rng.choice((500, 1000, 2500, 5000, 10000, 25000)),
+                    rng.random() < 0.05,
+                    rng.choice(("MONTHLY", "MONTHLY", "MONTHLY", "NONE", "QUARTERLY")),
+                )
+            )
         self.cards = []
         for c in range(n_cards):
             created = _midnight(date(2023, 1, 1)) + rng.randrange(600 * 86400)
             valid_thru = f"{rng.randrange(1, 13):02d}/{rng.randrange(27, 32)}"
-            self.cards.append((_b64(f"Card:{12_500_000 + 3 * c}"), _token("crd_", rng.getrandbits(64)),
-                               f"{rng.randrange(10000):04d}", rng.choice(_CARD_STATUS), rng.choice(_CARD_TYPES),
-                               rng.randrange(n_budgets), rng.randrange(n_users), created,
-                               created + rng.randrange(60 * 86400), valid_thru,
-                               round(rng.uniform(50, 5000), 2)))
+            self.cards.append(
+                (
+                    _b64(f"Card:{12_500_000 + 3 * c}"),
+                    _token("crd_", rng.getrandbits(64)),
+                    f"{rng.randrange(10000):04d}",
+                    rng.choice(_CARD_STATUS),
+                    rng.choice(_CARD_TYPES),
+                    rng.randrange(n_budgets),
+                    rng.randrange(n_users),
+                    created,
+                    created + rng.randrange(60 * 86400),
+                    valid_thru,
+                    round(rng.uniform(50, 5000), 2),
+                )
+            )
 
         self._plans: dict[int, tuple] = {}
         self.truth_entries = 0
@@ -805,11 +949,13 @@ class _Spend:
         self.card_json = []
         for card_id, card_uuid, four, _, kind, b_idx, u_idx, *_ in self.cards:
             (user_id, user_uuid, user_name), budget = self.users[u_idx], self.budgets[b_idx]
-            self.card_json.append((
-                f'"userId": "{user_id}", "userUuid": "{user_uuid}", "userName": {_encode(user_name)}',
-                f'"budgetId": "{budget[0]}", "budgetUuid": "{budget[1]}", "budgetName": {_encode(budget[2])}',
-                f'"cardId": "{card_id}", "cardUuid": "{card_uuid}", "cardLastFour": "{four}", "cardType": "{kind}"',
-            ))
+            self.card_json.append(
+                (
+                    f'"userId": "{user_id}", "userUuid": "{user_uuid}", "userName": {_encode(user_name)}',
+                    f'"budgetId": "{budget[0]}", "budgetUuid": "{budget[1]}", "budgetName": {_encode(budget[2])}',
+                    f'"cardId": "{card_id}", "cardUuid": "{card_uuid}", "cardLastFour": "{four}", "cardType": "{kind}"',
+                )
+            )
 
     # -- fates and versions ------------------------------------------------------------------
 
@@ -818,8 +964,13 @@ class _Spend:
         still show them) and the cumulative shares that decide all other indexes."""
         if b not in self._plans:
             m, later = self.mess, b < self.days
-            shares = ((DUP, m.txn_duplicate), (UPDATE, m.txn_update * later), (STALE, m.txn_stale * later),
-                      (REPEAT, m.txn_repeat * later), (FX, m.fx_mismatch * bool(self.foreign)))
+            shares = (
+                (DUP, m.txn_duplicate),
+                (UPDATE, m.txn_update * later),
+                (STALE, m.txn_stale * later),
+                (REPEAT, m.txn_repeat * later),
+                (FX, m.fx_mismatch * bool(self.foreign)),
+            )
             wanted = [fate for fate, share in shares if share > 0]
             if m.txn_bad > 0:
                 wanted += range(BAD_NO_ID, BAD_TIME + 1)
@@ -882,8 +1033,10 @@ class _Spend:
     def transaction_id(self, b: int, i: int) -> str:
         hi = _mix(self.id_salt ^ ((b << 32) | i))
         low = _scramble48((b << 32) | i) ^ self.mask48  # invertible: TransactionTruth looks ids up
-        uuid = (f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{0x4000 | (hi & 0xFFF):04x}-"
-                f"{0x8000 | ((hi >> 40) & 0x3FFF):04x}-{low:012x}")
+        uuid = (
+            f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{0x4000 | (hi & 0xFFF):04x}-"
+            f"{0x8000 | ((hi >> 40) & 0x3FFF):04x}-{low:012x}"
+        )
         return _b64(f"Transaction:{uuid}")
 
     def locate(self, transaction_id: str) -> tuple[int, int] | None:
@@ -945,8 +1098,9 @@ class _Spend:
 
     # -- one day -----------------------------------------------------------------------------
 
-    def write_day(self, day_dir: Path, k: int, per_file: int, malformed: bool, day_truth: dict,
-                  fx_ids: list[str], truth_out) -> None:
+    def write_day(
+        self, day_dir: Path, k: int, per_file: int, malformed: bool, day_truth: dict, fx_ids: list[str], truth_out
+    ) -> None:
         """Writes day k's transactions, budgets and cards. Each transaction's final version is
         already known on its birth day, so its truth entry goes to `truth_out` right away."""
         out = _ArrayFiles(day_dir / "transactions", per_file, wrapped=True)
@@ -984,8 +1138,11 @@ class _Spend:
                 prior, prior_key = self.fate(k - 1, i)
                 if prior in _COMES_BACK:
                     old = self._base(k - 1, prior_key, prior)
-                    write(record(self.transaction_id(k - 1, i), old,
-                                 self._version(old, V_CLEARED if prior == UPDATE else V0)))
+                    write(
+                        record(
+                            self.transaction_id(k - 1, i), old, self._version(old, V_CLEARED if prior == UPDATE else V0)
+                        )
+                    )
                     outcome[_COMES_BACK[prior]] += 1
         out.close()
 
@@ -1011,26 +1168,48 @@ class _Spend:
         for n, (bid, buuid, name, limit, retired, interval) in enumerate(self.budgets):
             cleared = round(limit * ((n * 7 + k * 3) % 40) / 100, 2)  # grows day by day
             pending = round(limit * ((n + k) % 5) / 100, 2)
-            budgets.write({
-                "id": bid, "uuid": buuid, "name": name, "description": f"{name} spend",
-                "retired": retired, "startDate": "2025-01-01", "recurringInterval": interval,
-                "timezone": "UTC", "currentPeriod": {
-                    "startDate": self.dates[k - 1].replace(day=1).isoformat(), "limit": limit,
-                    "overspendBuffer": limit // 10, "assigned": 0,
-                    "spent": {"cleared": cleared, "pending": pending, "total": round(cleared + pending, 2)}},
-                "default": False,
-            })
+            budgets.write(
+                {
+                    "id": bid,
+                    "uuid": buuid,
+                    "name": name,
+                    "description": f"{name} spend",
+                    "retired": retired,
+                    "startDate": "2025-01-01",
+                    "recurringInterval": interval,
+                    "timezone": "UTC",
+                    "currentPeriod": {
+                        "startDate": self.dates[k - 1].replace(day=1).isoformat(),
+                        "limit": limit,
+                        "overspendBuffer": limit // 10,
+                        "assigned": 0,
+                        "spent": {"cleared": cleared, "pending": pending, "total": round(cleared + pending, 2)},
+                    },
+                    "default": False,
+                }
+            )
         budgets.close()
         cards = _ArrayFiles(day_dir / "cards", 1 << 62, wrapped=True)
         for n, (cid, cuuid, four, status, kind, b_idx, u_idx, created, updated, valid, cap) in enumerate(self.cards):
             budget, user = self.budgets[b_idx], self.users[u_idx]
-            cards.write({
-                "id": cid, "uuid": cuuid, "name": f"{user[2]} {kind.split('_')[-1].title()}",
-                "userId": user[0], "userUuid": user[1], "budgetId": budget[0], "budgetUuid": budget[1],
-                "lastFour": four, "validThru": valid, "status": status, "type": kind,
-                "currentPeriod": {"limit": cap, "spent": round(cap * ((n + k) % 10) / 20, 2)},
-                "createdTime": _ts_spend(created), "updatedTime": _ts_spend(updated),
-            })
+            cards.write(
+                {
+                    "id": cid,
+                    "uuid": cuuid,
+                    "name": f"{user[2]} {kind.split('_')[-1].title()}",
+                    "userId": user[0],
+                    "userUuid": user[1],
+                    "budgetId": budget[0],
+                    "budgetUuid": budget[1],
+                    "lastFour": four,
+                    "validThru": valid,
+                    "status": status,
+                    "type": kind,
+                    "currentPeriod": {"limit": cap, "spent": round(cap * ((n + k) % 10) / 20, 2)},
+                    "createdTime": _ts_spend(created),
+                    "updatedTime": _ts_spend(updated),
+                }
+            )
         cards.close()
 
 
@@ -1053,8 +1232,12 @@ class TransactionTruth(Mapping):
     @staticmethod
     def _entry(base: tuple, version: tuple) -> dict:
         minor, updated, kind, _ = version
-        return {"updated_at": _ts_truth(updated), "original_amount": _decimal_str(minor, base[4]),
-                "original_currency": base[3], "transaction_type": kind}
+        return {
+            "updated_at": _ts_truth(updated),
+            "original_amount": _decimal_str(minor, base[4]),
+            "original_currency": base[3],
+            "transaction_type": kind,
+        }
 
     def __getitem__(self, transaction_id: str) -> dict:
         where = self._spend.locate(transaction_id) if isinstance(transaction_id, str) else None
@@ -1083,8 +1266,10 @@ def _truth_json(tid: str, base: tuple, version: tuple) -> str:
     """One `"id": {...}` truth entry. Every value is built from JSON-safe characters, so
     formatting by hand is exact (and 3x faster than json.dumps)."""
     minor, updated, kind, _ = version
-    return (f'"{tid}": {{"updated_at": "{_ts_truth(updated)}", "original_amount": '
-            f'"{_decimal_str(minor, base[4])}", "original_currency": "{base[3]}", "transaction_type": "{kind}"}}')
+    return (
+        f'"{tid}": {{"updated_at": "{_ts_truth(updated)}", "original_amount": '
+        f'"{_decimal_str(minor, base[4])}", "original_currency": "{base[3]}", "transaction_type": "{kind}"}}'
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1168,14 +1353,22 @@ def generate_feed(
                 per_day[label] = day_truth
                 status_by_day[label] = desk.agent_statuses()
                 _, inactive = desk.group_truth()
-                group_status_by_day[label] = {group_id(g): "inactive" if group_id(g) in inactive else "active"
-                                              for g in range(groups)}
+                group_status_by_day[label] = {
+                    group_id(g): "inactive" if group_id(g) in inactive else "active" for g in range(groups)
+                }
         final = desk.final()
         truth = {
             "generator": {
-                "seed": seed, "days": days, "agents": agents, "groups": groups, "depth": depth,
-                "transactions": transactions, "currencies": list(currencies), "start_date": start_date.isoformat(),
-                "transactions_per_file": transactions_per_file, "mess": asdict(mess),
+                "seed": seed,
+                "days": days,
+                "agents": agents,
+                "groups": groups,
+                "depth": depth,
+                "transactions": transactions,
+                "currencies": list(currencies),
+                "start_date": start_date.isoformat(),
+                "transactions_per_file": transactions_per_file,
+                "mess": asdict(mess),
             },
             "days": labels,
             "per_day": per_day,
@@ -1188,10 +1381,12 @@ def generate_feed(
                 "agent_roles": final["agent_roles"],
                 "cycles": final["cycles"],
                 "fx_rates": {
-                    label: {"date": d.isoformat(),
-                            "rate_date": {c: spend.rates[k][c][0].isoformat() for c in currencies},
-                            "ecb_per_eur": {c: spend.rates[k][c][1] for c in currencies},
-                            "usd_per_unit": {c: spend.rates[k][c][2] for c in currencies}}
+                    label: {
+                        "date": d.isoformat(),
+                        "rate_date": {c: spend.rates[k][c][0].isoformat() for c in currencies},
+                        "ecb_per_eur": {c: spend.rates[k][c][1] for c in currencies},
+                        "usd_per_unit": {c: spend.rates[k][c][2] for c in currencies},
+                    }
                     for k, (label, d) in enumerate(zip(labels, dates), start=1)
                 },
                 "fx_disagreements": fx_ids,

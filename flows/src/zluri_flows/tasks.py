@@ -32,11 +32,19 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 # Transient failures (lost connection, lock timeout, serialization) retry with backoff; data errors do not.
 # One console line per task (zluri_flows.console) instead of Prefect's unnamed state lines.
-HOOKS = {"on_running": [task_hook("running")], "on_completion": [task_hook("success")],
-         "on_failure": [task_hook("failure")]}
+HOOKS = {
+    "on_running": [task_hook("running")],
+    "on_completion": [task_hook("success")],
+    "on_failure": [task_hook("failure")],
+}
 
-RETRYING = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_jitter_factor": 0.5,
-            "retry_condition_fn": _retry_transient, "cache_policy": NO_CACHE}
+RETRYING = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": _retry_transient,
+    "cache_policy": NO_CACHE,
+}
 
 
 @task(name="migrate", task_run_name="migrate", **RETRYING, **HOOKS)
@@ -47,18 +55,35 @@ def migrate_task(database_url: str) -> list[str]:
 
 
 @task(name="stage", task_run_name="stage_{entity}", **RETRYING, **HOOKS)
-def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str,
-               bronze_root: str | None = None) -> dict[str, Any]:
+def stage_task(
+    spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str, bronze_root: str | None = None
+) -> dict[str, Any]:
     ctx = _context(day, f"stage_{entity}")
     with failure_recorded(ctx, f"staging.stg_{entity}", database_url):
-        result = stage_entity(spark, entity, day=day, flow_run_id=ctx.flow_run_id, input_root=input_root,
-                              database_url=database_url, home=home, bronze_root=bronze_root)
-    get_run_logger().info("staged %s: read %s, loaded %s, quarantined %s, duplicates %s", entity, result.read,
-                          result.loaded, result.quarantined, result.duplicates)
+        result = stage_entity(
+            spark,
+            entity,
+            day=day,
+            flow_run_id=ctx.flow_run_id,
+            input_root=input_root,
+            database_url=database_url,
+            home=home,
+            bronze_root=bronze_root,
+        )
+    get_run_logger().info(
+        "staged %s: read %s, loaded %s, quarantined %s, duplicates %s",
+        entity,
+        result.read,
+        result.loaded,
+        result.quarantined,
+        result.duplicates,
+    )
     awaiting, newest = awaiting_summary(result.quarantine_reasons)
     if awaiting:
-        warning = (f"{awaiting} transactions await an FX rate (newest rate {newest}); kept as retriable: "
-                   "zluri fx update, then zluri reprocess --reason fx")
+        warning = (
+            f"{awaiting} transactions await an FX rate (newest rate {newest}); kept as retriable: "
+            "zluri fx update, then zluri reprocess --reason fx"
+        )
         get_run_logger().warning("%s", warning)
         result.warnings.append(warning)
     return asdict(result)
@@ -67,19 +92,29 @@ def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url:
 @task(name="upsert", task_run_name="{step}", **RETRYING, **HOOKS)
 def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url)
-    get_run_logger().info("%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s", step,
-                          row["rows_inserted"], row["rows_updated"], row["rows_deleted"], row["rows_skipped"],
-                          row["rows_quarantined"])
+    get_run_logger().info(
+        "%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s",
+        step,
+        row["rows_inserted"],
+        row["rows_updated"],
+        row["rows_deleted"],
+        row["rows_skipped"],
+        row["rows_quarantined"],
+    )
     if row.get("note"):
         get_run_logger().warning("%s: %s", step, row["note"])
     return {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
 
 
-
-
 @task(name="publish_report", task_run_name="publish_report", cache_policy=NO_CACHE, **HOOKS)
-def publish_task(day: str, flow_run_id: str, database_url: str, outcomes: dict[str, tuple[str, str | None]],
-                 started_at: datetime, input_root: str) -> str:
+def publish_task(
+    day: str,
+    flow_run_id: str,
+    database_url: str,
+    outcomes: dict[str, tuple[str, str | None]],
+    started_at: datetime,
+    input_root: str,
+) -> str:
     """The run report (summary.json, run page), the history page and the run's Prefect artifacts."""
     from zluri_flows.report import publish
 

@@ -29,7 +29,15 @@ def test_counts_cannot_be_negative():
 
 def test_from_mapping_ignores_id_and_converts_duration():
     row = MetricsRow.from_mapping(
-        {"id": 7, "flow_run_id": "r", "task_name": "t", "pipeline_name": "p", "table_name": "core.x",
-         "day": "day1", "status": "success", "duration_seconds": "1.250"}
+        {
+            "id": 7,
+            "flow_run_id": "r",
+            "task_name": "t",
+            "pipeline_name": "p",
+            "table_name": "core.x",
+            "day": "day1",
+            "status": "success",
+            "duration_seconds": "1.250",
+        }
     )
     assert row == MetricsRow("r", "t", "p", "core.x", "day1", status="success", duration_seconds=1.25)

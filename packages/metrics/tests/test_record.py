@@ -22,8 +22,14 @@ def test_success_row_is_gone_when_its_transaction_rolls_back(db_url):
 def test_failure_row_is_written_in_its_own_transaction_with_the_message(db_url):
     started = datetime(2026, 1, 5, tzinfo=UTC)
     written = record_failure(
-        db_url, flow_run_id="run-b", task_name="upsert_agents", pipeline_name="p", table_name="core.agents",
-        day="day2", error=RuntimeError("x" * (MAX_ERROR_CHARS + 50)), started_at=started,
+        db_url,
+        flow_run_id="run-b",
+        task_name="upsert_agents",
+        pipeline_name="p",
+        table_name="core.agents",
+        day="day2",
+        error=RuntimeError("x" * (MAX_ERROR_CHARS + 50)),
+        started_at=started,
     )
     with psycopg.connect(db_url) as conn:
         (back,) = read_rows(conn, flow_run_id="run-b")

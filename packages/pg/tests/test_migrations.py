@@ -13,13 +13,19 @@ def _fresh_db(pg_server_url, name):
 
 def _recorded(url):
     with psycopg.connect(url) as conn:
-        return conn.execute("select version, name, checksum, applied_at from ops.schema_migrations order by 1").fetchall()
+        return conn.execute(
+            "select version, name, checksum, applied_at from ops.schema_migrations order by 1"
+        ).fetchall()
 
 
 def test_fresh_apply_then_reapply_is_a_no_op(pg_server_url):
     url = _fresh_db(pg_server_url, "mig_fresh")
     applied = migrate(url)
-    assert [m.path.name for m in applied][:3] == ["V001__ops_schema.sql", "V002__staging_tables.sql", "V003__core_tables.sql"]
+    assert [m.path.name for m in applied][:3] == [
+        "V001__ops_schema.sql",
+        "V002__staging_tables.sql",
+        "V003__core_tables.sql",
+    ]
     before = _recorded(url)
     assert migrate(url) == []
     assert _recorded(url) == before
@@ -55,6 +61,5 @@ def test_migration_with_transaction_control_is_refused(pg_server_url, tmp_path):
 def test_day_key_orders_day_labels_naturally(db_url):
     labels = ["day10", "day9", "day2", "day1", "2026-01-05", "2025-12-31"]
     with psycopg.connect(db_url) as conn:
-        ordered = [r[0] for r in conn.execute(
-            "select d from unnest(%s::text[]) d order by ops.day_key(d)", [labels])]
+        ordered = [r[0] for r in conn.execute("select d from unnest(%s::text[]) d order by ops.day_key(d)", [labels])]
     assert ordered == ["2025-12-31", "2026-01-05", "day1", "day2", "day9", "day10"]

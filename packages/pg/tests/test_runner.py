@@ -23,11 +23,15 @@ def table(db_url):
 
 
 def test_context_is_visible_inside_and_gone_after(table, tmp_path):
-    path = _file(tmp_path, "ok.sql", """
+    path = _file(
+        tmp_path,
+        "ok.sql",
+        """
         insert into public.t values (current_setting('app.day', true), current_setting('app.flow_run_id', true),
                                      current_setting('app.task_name', true));
         select current_setting('app.day', true) as day, count(*) as n from public.t;
-    """)
+    """,
+    )
     reported = run_sql_file(path, RunContext(RUN, "day7", "write_t"), table)
     assert reported == {"day": "day7", "n": 1}
     with psycopg.connect(table) as conn:
@@ -44,7 +48,12 @@ def test_failure_at_last_statement_leaves_nothing_and_one_failure_row(table, tmp
         assert conn.execute("select count(*) from public.t").fetchone() == (0,)
         (row,) = read_rows(conn)
     assert (row.status, row.task_name, row.table_name, row.day, row.flow_run_id) == (
-        "failure", "write_t", "public.t", "day1", RUN)
+        "failure",
+        "write_t",
+        "public.t",
+        "day1",
+        RUN,
+    )
     assert "division by zero" in (row.error_message or "")
 
 

@@ -20,8 +20,9 @@ def test_words_inside_strings_comments_and_bodies_are_not_statements():
 
 
 def test_header_names_reads_and_writes():
-    assert parse_header("-- reads: staging.stg_agents; writes: core.agents, core.agent_status_history\nselect 1",
-                        "f.sql") == Header(("staging.stg_agents",), ("core.agents", "core.agent_status_history"))
+    assert parse_header(
+        "-- reads: staging.stg_agents; writes: core.agents, core.agent_status_history\nselect 1", "f.sql"
+    ) == Header(("staging.stg_agents",), ("core.agents", "core.agent_status_history"))
 
 
 def test_missing_header_is_an_error():

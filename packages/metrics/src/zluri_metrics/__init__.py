@@ -1,5 +1,6 @@
 """Pipeline metrics: one ``ops.pipeline_metrics`` row per task run, failures included."""
 
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from zluri_metrics.model import COLUMNS, MetricsRow
@@ -8,4 +9,7 @@ from zluri_metrics.record import insert_row, record_failure
 from zluri_metrics.render import render_table
 
 __all__ = ["COLUMNS", "MetricsRow", "insert_row", "record_failure", "read_rows", "render_table"]
-__version__ = _version("zluri-metrics")
+try:
+    __version__ = _version("zluri-metrics")
+except PackageNotFoundError:  # run from sources without an install (Pants' sandbox)
+    __version__ = "0+unknown"

@@ -1,6 +1,7 @@
 """Postgres access for the day pipeline: URL resolution, embedded server, run context, SQL runner,
 migrations and advisory locks."""
 
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from zluri_pg.context import RunContext
@@ -28,4 +29,7 @@ __all__ = [
     "sql_dir",
     "step_path",
 ]
-__version__ = _version("zluri-pg")
+try:
+    __version__ = _version("zluri-pg")
+except PackageNotFoundError:  # run from sources without an install (Pants' sandbox)
+    __version__ = "0+unknown"

@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's ephemeral server starts in seconds on an idle machine; a busy one needs longer.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if args.floor_only:
         print(json.dumps(read_floor(Path(args.floor_only[0]), args.floor_only[1])))
         return 0
@@ -330,17 +332,21 @@ def main(argv: list[str] | None = None) -> int:
         feed = workload(args.out, args.scale, layout, args.days, args.transactions)
         floor = _floor_in_process(feed, "day1")
         url, pid = _fresh_home(args.out / "homes", f"{args.scale}-{layout}-{int(time.time())}")
-        with TreeMemory(pid) as memory:
-            spark_start, runs = run_days(feed, days)
-        pg_floor = postgres_floor(url)
+        from zluri_pg import embedded
+
+        try:
+            with TreeMemory(pid) as memory:
+                spark_start, runs = run_days(feed, days)
+            pg_floor = postgres_floor(url)
+        except BaseException:
+            embedded.stop()
+            raise
         report(layout, feed, floor, runs, pg_floor)
         print(f"   Spark start in the run: {spark_start} s (before the days, shared by them)")
         print(f"   peak RSS of the process tree: {memory.describe()}")
         problems[layout] = check_truth(url, feed)
         print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
         summary.append((layout, [r.seconds for r in runs], memory.peak / GIB, memory.peak_driver / GIB))
-        from zluri_pg import embedded
-
         embedded.stop()
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for layout, seconds, peak, driver in summary:

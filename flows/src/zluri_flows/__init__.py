@@ -1,3 +1,3 @@
 """Prefect flows, tasks and the ``zluri`` CLI of the day pipeline."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

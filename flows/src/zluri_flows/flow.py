@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,30 +14,51 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from zluri_flows import config
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
-from zluri_flows.tasks import migrate_task, publish_task, stage_task, upsert_task
-from zluri_pg import database_url
+from zluri_flows.tasks import migrate_task, prune_task, publish_task, stage_task, upsert_task
+from zluri_pg import upsert_phase
+from zluri_pg.runs import finish_run, start_run
 
 
 class PipelineFailed(RuntimeError):
     """One or more tasks of the day failed; the message names them and their errors."""
 
 
+_spark_lock = threading.Lock()
+_spark_owned: dict[str, Any] = {"session": None, "users": 0}
+
+
 @contextmanager
 def spark_for_run() -> Iterator[Any]:
-    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped."""
+    """The run's one SparkSession. A session already running in this process (a backfill's, the
+    tests', or that of a run started at the same time in another thread) is reused; one started here
+    is stopped when the last run using it ends, never under another run's feet."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     from zluri_staging.spark import build_spark
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
+    with _spark_lock:
+        external = None
+        if _spark_owned["session"] is None:
+            external = SparkSession.getActiveSession()
+            if external is None and SparkContext._active_spark_context is not None:
+                external = SparkSession.builder.getOrCreate()  # started by another thread
+            if external is None:
+                _spark_owned["session"] = build_spark()
+        if external is None:
+            _spark_owned["users"] += 1
+            session = _spark_owned["session"]
+    if external is not None:
+        yield external
         return
-    spark = build_spark()
     try:
-        yield spark
+        yield session
     finally:
-        spark.stop()
+        with _spark_lock:
+            _spark_owned["users"] -= 1
+            if _spark_owned["users"] == 0:
+                _spark_owned["session"] = None
+                session.stop()
 
 
 def _outcome(future: PrefectFuture) -> tuple[str, str | None]:
@@ -54,32 +76,51 @@ def zluri_day_pipeline(day: str, input_root: str | None = None) -> dict[str, Any
     config.validate_day(day)
     root = config.input_root(input_root)
     config.check_day_folder(root, day)
-    url = database_url()
+    url = config.database_url()
     home = str(config.zluri_home())
+    timeouts = config.sql_timeouts()
+    keep_days = config.retention_days()
+    run_id = str(flow_run.id)
     migrate_task(url)
+    start_run(url, run_id, day)
 
     futures: dict[str, PrefectFuture] = {}
     with spark_for_run() as spark:
-        for entity, needs in STAGE_DEPENDENCIES.items():
-            futures[stage_task_name(entity)] = stage_task.submit(
-                spark, entity, day, root, url, home, wait_for=[futures[stage_task_name(n)] for n in needs])
-        for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
-            futures[step] = upsert_task.submit(
-                step, day, url, wait_for=[futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps])
-        for future in futures.values():
-            future.wait()
-    report = publish_task(day, str(flow_run.id), url)
+        try:
+            for entity, needs in STAGE_DEPENDENCIES.items():
+                futures[stage_task_name(entity)] = stage_task.submit(
+                    spark, entity, day, root, url, home, wait_for=[futures[stage_task_name(n)] for n in needs])
+            for future in list(futures.values()):
+                future.wait()
+            # All SQL steps of the run under one lock: another run's steps never interleave with them.
+            with upsert_phase(url, run_id, timeouts.upsert_phase_seconds):
+                for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
+                    futures[step] = upsert_task.submit(
+                        step, day, url, timeouts,
+                        wait_for=[futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps])
+                for future in futures.values():
+                    future.wait()
+            report = publish_task(day, run_id, url)
 
-    outcomes = {name: _outcome(f) for name, f in futures.items()}
-    failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
-    not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
-    if failed:
-        lines = [f"{name}: {msg}" for name, msg in failed.items()]
-        if not_run:
-            lines.append(f"not run because an upstream task failed: {', '.join(not_run)}")
-        raise PipelineFailed(f"day {day}: {len(failed)} task(s) failed\n" + "\n".join(lines))
+            outcomes = {name: _outcome(f) for name, f in futures.items()}
+            failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
+            not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
+            if failed:
+                lines = [f"{name}: {msg}" for name, msg in failed.items()]
+                if not_run:
+                    lines.append(f"not run because an upstream task failed: {', '.join(not_run)}")
+                raise PipelineFailed(f"day {day}: {len(failed)} task(s) failed\n" + "\n".join(lines))
+            finish_run(url, run_id, succeeded=True)
+        except BaseException:
+            try:
+                finish_run(url, run_id, succeeded=False)
+            except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+                logger.warning("could not record the failed run in ops.day_runs: %s", exc)
+            raise
+        # The day is done: what earlier runs left behind and what has aged out can go.
+        prune_task(url, home, keep_days, spark)
     logger.info("day %s completed; report at %s", day, report)
-    return {"day": day, "flow_run_id": str(flow_run.id), "report": report,
+    return {"day": day, "flow_run_id": run_id, "report": report,
             "tasks": {name: f.result() for name, f in futures.items()}}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -11,7 +12,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from zluri_flows.failures import failure_recorded, is_transient
-from zluri_pg import RunContext, migrate, run_step
+from zluri_pg import RunContext, Timeouts, migrate, run_step
 from zluri_staging.stage import stage_entity
 
 
@@ -51,14 +52,23 @@ def stage_task(spark: Any, entity: str, day: str, input_root: str, database_url:
 
 
 @task(name="upsert", task_run_name="{step}", **RETRYING)
-def upsert_task(step: str, day: str, database_url: str) -> dict[str, Any]:
-    row = run_step(step, _context(day, step.split("_", 1)[1]), database_url)
+def upsert_task(step: str, day: str, database_url: str, timeouts: Timeouts | None = None) -> dict[str, Any]:
+    row = run_step(step, _context(day, step.split("_", 1)[1]), database_url, timeouts)
     get_run_logger().info("%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s", step,
                           row["rows_inserted"], row["rows_updated"], row["rows_deleted"], row["rows_skipped"],
                           row["rows_quarantined"])
     return {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
 
 
+@task(name="prune", **RETRYING)
+def prune_task(database_url: str, home: str, keep_days: int, spark: Any) -> dict[str, Any]:
+    """Retention after a successful day (``ZLURI_RETENTION_DAYS``): see ``zluri_flows.retention``."""
+    from zluri_flows.retention import human_bytes, prune
+
+    report = prune(database_url, Path(home), keep_days, dry_run=False, spark=spark)
+    get_run_logger().info("prune (keep %s days): removed %s of %s held", keep_days, human_bytes(report.freed_bytes),
+                          human_bytes(report.held_bytes))
+    return report.as_dict()
 
 
 @task(name="publish_report", cache_policy=NO_CACHE)

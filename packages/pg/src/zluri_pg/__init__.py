@@ -2,24 +2,42 @@
 migrations and advisory locks."""
 
 from zluri_pg.context import RunContext
-from zluri_pg.database import connect, database_url, mask_url
-from zluri_pg.locks import advisory_xact_lock
+from zluri_pg.database import (
+    AuthenticationFailed,
+    InvalidDatabaseUrl,
+    check_url,
+    connect,
+    database_url,
+    mask_text,
+    mask_url,
+    redact,
+)
+from zluri_pg.locks import LockTimeoutError, advisory_xact_lock, upsert_phase
 from zluri_pg.migrations import migrate
 from zluri_pg.paths import sql_dir
 from zluri_pg.runner import SqlFileError, run_sql_file
 from zluri_pg.steps import run_step, step_path
+from zluri_pg.timeouts import Timeouts
 
 __all__ = [
+    "AuthenticationFailed",
+    "InvalidDatabaseUrl",
+    "LockTimeoutError",
     "RunContext",
     "SqlFileError",
+    "Timeouts",
     "advisory_xact_lock",
+    "check_url",
     "connect",
     "database_url",
+    "mask_text",
     "mask_url",
+    "redact",
     "migrate",
     "run_sql_file",
     "run_step",
     "sql_dir",
     "step_path",
+    "upsert_phase",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,3 +1,3 @@
 """Spark staging for the Zluri day feed."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -89,3 +91,59 @@ def spark():
     session = build_spark("local[1]", "zluri-tests", shuffle_partitions=1)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect():
+    """One Prefect test server (ephemeral API and database) for every test that runs flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    # Generous: on a busy machine the ephemeral server can take minutes to answer.
+    with prefect_test_harness(server_startup_timeout=600):
+        yield
+
+
+# A password that breaks naive URL handling: '@' and ':' end the userinfo, '%' starts an escape.
+SENTINEL_PASSWORD = "Zl-s3ntinel@pw:50%_x"
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        pytest.fail("no Debian Postgres server (initdb under /usr/lib/postgresql/*/bin): "
+                    "apt-get install postgresql (.ci/run installs it)")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def password_pg_url() -> Iterator[str]:
+    """A real Postgres server with password (SCRAM) authentication on a free loopback port, whose
+    password is SENTINEL_PASSWORD; yields the maintenance database's URL (password percent-encoded)."""
+    from urllib.parse import quote
+
+    bin_dir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="zluri-pwpg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as Debian's postgres user
+        root.chmod(0o755)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, pwfile, log = root / "data", root / "pw", root / "server.log"
+    pwfile.write_text(SENTINEL_PASSWORD + "\n")
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(pwfile, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "zluri", "--pwfile", str(pwfile),
+                    "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"], check=True, capture_output=True)
+    pwfile.unlink()
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+                    "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://zluri:{quote(SENTINEL_PASSWORD, safe='')}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from zluri_pg import RunContext, run_step
+from zluri_pg import RunContext, Timeouts, run_step, upsert_phase
 
 HELPDESK = [
     "010_upsert_agents",
@@ -38,22 +39,23 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 def load_staging(url: str, run_id: str, day: str, tables: dict[str, list[dict[str, Any]]]) -> None:
     """Insert staging rows as one committed load per table (what the upserts read)."""
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
         for table, rows in tables.items():
             load_id = f"{run_id}:{table}"
-            conn.execute(
+            cur.execute(
                 "insert into ops.staging_loads (flow_run_id, entity, load_id, day, rows) values (%s, %s, %s, %s, '{}')"
                 " on conflict (flow_run_id, entity) do nothing",
                 [run_id, table, load_id, day],
             )
+            by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
             for row in rows:
                 values = {**_DEFAULTS.get(table, {}), **row, "flow_run_id": run_id, "day": day, "load_id": load_id}
                 if table == "stg_transactions":
                     values.setdefault("amount_usd", values["original_amount"])
-                cols = list(values)
-                conn.execute(
-                    f"insert into staging.{table} ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})",
-                    [values[c] for c in cols],
+                by_columns.setdefault(tuple(values), []).append(list(values.values()))
+            for cols, params in by_columns.items():
+                cur.executemany(
+                    f"insert into staging.{table} ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})", params
                 )
 
 
@@ -63,11 +65,17 @@ def run_day(
     tables: dict[str, list[dict[str, Any]]],
     steps: list[str] | None = None,
     run_id: str | None = None,
+    timeouts: Timeouts | None = None,
+    as_one_phase: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Stage ``tables`` under a new flow run id and run ``steps`` in order; returns each step's metrics row."""
+    """Stage ``tables`` under a new flow run id and run ``steps`` in order; returns each step's metrics row.
+    ``as_one_phase``: all steps under the upsert-phase lock, as the flow runs them."""
     run_id = run_id or str(uuid.uuid4())
     load_staging(url, run_id, day, tables)
-    return {step: run_step(step, RunContext(run_id, day, f"t{step[:3]}"), url) for step in (steps or HELPDESK)}
+    with upsert_phase(url, run_id, 60) if as_one_phase else nullcontext():
+        return {
+            step: run_step(step, RunContext(run_id, day, f"t{step[:3]}"), url, timeouts) for step in (steps or HELPDESK)
+        }
 
 
 def query(url: str, sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -106,3 +114,50 @@ def core_snapshot(url: str) -> dict[str, list[tuple]]:
             ]
             snapshot[table] = conn.execute(f"select {', '.join(cols)} from core.{table} order by 1, 2").fetchall()
     return snapshot
+
+
+def assert_core_matches(db_url: str, final: dict[str, Any]) -> None:
+    """Core tables equal the generator's expected end state (``expected.json``'s ``final``)."""
+    from decimal import Decimal
+
+    agents = {
+        str(r["agent_id"]): {"status": r["status"], "deactivated": r["deactivated"]}
+        for r in query(db_url, "select agent_id, status, deactivated from core.agents")
+    }
+    assert agents == final["agents"]
+    history = {}
+    for r in query(db_url, "select day, agent_id, status from core.agent_status_history"):
+        history.setdefault(r["day"], {})[str(r["agent_id"])] = r["status"]
+    assert history == final["agent_status_by_day"]
+    groups = {
+        str(r["group_id"]): {"status": r["status"], "parent_group_id": r["parent_group_id"]}
+        for r in query(db_url, "select group_id, status, parent_group_id from core.groups")
+    }
+    assert groups == final["groups"]
+    assert [
+        [r["group_id"], r["agent_id"]]
+        for r in query(db_url, "select group_id, agent_id from core.group_memberships order by 1, 2")
+    ] == final["memberships"]
+    assert [
+        [r["agent_id"], r["role_id"]]
+        for r in query(db_url, "select agent_id, role_id from core.agent_roles order by 1, 2")
+    ] == final["agent_roles"]
+    transactions = {
+        r["transaction_id"]: {
+            "updated_at": r["updated_at"].isoformat(),
+            "original_amount": r["original_amount"].normalize(),
+            "original_currency": r["original_currency"],
+            "transaction_type": r["transaction_type"],
+        }
+        for r in query(db_url, "select * from core.transactions")
+    }
+    expected = {
+        tid: {
+            "updated_at": t["updated_at"],
+            "original_amount": Decimal(t["original_amount"]).normalize(),
+            "original_currency": t["original_currency"],
+            "transaction_type": t["transaction_type"],
+        }
+        for tid, t in final["transactions"].items()
+    }
+    assert transactions == expected

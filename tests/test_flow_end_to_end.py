@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlsteps import core_snapshot, query
+from sqlsteps import assert_core_matches, core_snapshot, query
 
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES
 from zluri_flows.generator import generate_feed
@@ -16,14 +15,6 @@ from zluri_pg import sql_dir
 
 DAYS = ["day1", "day2", "day3"]
 TASKS = {f"stage_{e}" for e in STAGE_DEPENDENCIES} | {s.split("_", 1)[1] for s in UPSERT_DEPENDENCIES}
-
-
-@pytest.fixture(scope="module")
-def prefect():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -45,48 +36,7 @@ def backfilled(db_url, spark, prefect, feed):
 
 def test_core_tables_match_the_generators_truth(backfilled, db_url):
     _, truth, _ = backfilled
-    final = truth["final"]
-    agents = {
-        str(r["agent_id"]): {"status": r["status"], "deactivated": r["deactivated"]}
-        for r in query(db_url, "select agent_id, status, deactivated from core.agents")
-    }
-    assert agents == final["agents"]
-    history = {}
-    for r in query(db_url, "select day, agent_id, status from core.agent_status_history"):
-        history.setdefault(r["day"], {})[str(r["agent_id"])] = r["status"]
-    assert history == final["agent_status_by_day"]
-    groups = {
-        str(r["group_id"]): {"status": r["status"], "parent_group_id": r["parent_group_id"]}
-        for r in query(db_url, "select group_id, status, parent_group_id from core.groups")
-    }
-    assert groups == final["groups"]
-    assert [
-        [r["group_id"], r["agent_id"]]
-        for r in query(db_url, "select group_id, agent_id from core.group_memberships order by 1, 2")
-    ] == final["memberships"]
-    assert [
-        [r["agent_id"], r["role_id"]]
-        for r in query(db_url, "select agent_id, role_id from core.agent_roles order by 1, 2")
-    ] == final["agent_roles"]
-    transactions = {
-        r["transaction_id"]: {
-            "updated_at": r["updated_at"].isoformat(),
-            "original_amount": r["original_amount"].normalize(),
-            "original_currency": r["original_currency"],
-            "transaction_type": r["transaction_type"],
-        }
-        for r in query(db_url, "select * from core.transactions")
-    }
-    expected = {
-        tid: {
-            "updated_at": t["updated_at"],
-            "original_amount": Decimal(t["original_amount"]).normalize(),
-            "original_currency": t["original_currency"],
-            "transaction_type": t["transaction_type"],
-        }
-        for tid, t in final["transactions"].items()
-    }
-    assert transactions == expected
+    assert_core_matches(db_url, truth["final"])
 
 
 def test_quarantine_and_metrics_per_day(backfilled, db_url):

@@ -82,3 +82,53 @@ def test_membership_naming_an_unknown_agent_is_quarantined_not_loaded(db_url):
     assert query(db_url, "select agent_id from core.group_memberships") == [{"agent_id": 1}]
     assert query(db_url, "select reason from ops.quarantine") == [{"reason": "membership names unknown agent 999"}]
     assert metrics["020_upsert_groups"]["rows_quarantined"] == 1
+
+
+def test_deep_chain_cycles_and_self_parent_finish_within_the_statement_timeout(db_url):
+    # 5,000 groups in one parent chain (only the deepest has an active member), a second 5,000-deep
+    # chain hanging below a 2-cycle (every group of it leads into the cycle without being in it), the
+    # same 2-cycle and self-parent as above. The old path-array walk was cubic in depth here.
+    import time
+
+    from zluri_pg import Timeouts
+
+    chain = {1000: None} | {g: g - 1 for g in range(1001, 6000)}
+    below_cycle = {20000: 500} | {g: g - 1 for g in range(20001, 25000)}
+    parents = {**chain, **below_cycle, 300: 301, 301: 300, 400: 400, 500: 501, 501: 500}
+    started = time.monotonic()
+    metrics = day(db_url, "day1", [1, 2], parents, {5999: [1], 300: [2], 400: [2], 24999: [1]}, inactive=[2])
+    elapsed = time.monotonic() - started
+
+    expected = {g: "active" for g in [*chain, *below_cycle, 500, 501]} | {
+        300: "inactive",
+        301: "inactive",
+        400: "inactive",
+    }
+    assert statuses(db_url, "groups", "group_id") == expected
+    assert query(db_url, "select group_id from core.groups where in_cycle order by 1") == [
+        {"group_id": g} for g in (300, 301, 400, 500, 501)
+    ]
+    reasons = [
+        r["reason"] for r in query(db_url, "select reason from ops.quarantine where entity = 'admin_groups' order by 1")
+    ]
+    assert reasons == [
+        "cycle in group hierarchy: 300 -> 301 -> 300",
+        "cycle in group hierarchy: 400 -> 400",
+        "cycle in group hierarchy: 500 -> 501 -> 500",
+    ]
+    assert metrics["030_update_group_status"]["rows_quarantined"] == 3
+
+    # The same day again under a 10 s statement timeout (the step alone, staging already loaded).
+    bounded = run_day(db_url, "day1", {}, ["030_update_group_status"], timeouts=Timeouts(statement_seconds=10))
+    assert bounded["030_update_group_status"]["rows_updated"] == 0
+    assert float(bounded["030_update_group_status"]["duration_seconds"]) < 10
+    assert elapsed < 120
+
+
+def test_a_long_cycle_is_reported_whole_from_its_smallest_member(db_url):
+    ring = {g: g + 1 for g in range(7000, 7999)} | {7999: 7000}
+    day(db_url, "day1", [1], ring | {8000: 7500}, {8000: [1]})
+    assert statuses(db_url, "groups", "group_id") == {g: "active" for g in [*ring, 8000]}
+    assert query(db_url, "select count(*) as n from core.groups where in_cycle") == [{"n": 1000}]
+    (row,) = query(db_url, "select reason from ops.quarantine where entity = 'admin_groups'")
+    assert row["reason"] == "cycle in group hierarchy: " + " -> ".join(str(g) for g in [*range(7000, 8000), 7000])

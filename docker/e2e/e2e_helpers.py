@@ -7,6 +7,8 @@ deploy-config SRC DEST IMAGE           write SRC (flows/prefect.yaml) to DEST wi
 flow-run-id TEXT_FILE                  print the flow run id `prefect deployment run` printed
 wait-flow-run ID TIMEOUT               poll the API until the run is final (bounded); print
                                        its state; exit 0 only if it is Completed
+check-deployment JSON_FILE             `prefect deployment inspect -o json` output: a concurrency
+                                       limit of 1 (ENQUEUE), the Secret block named, no URL
 """
 
 from __future__ import annotations
@@ -111,12 +113,32 @@ def wait_flow_run(run_id: str, timeout: str) -> int:
     return asyncio.run(_wait_flow_run(UUID(run_id), float(timeout)))
 
 
+def check_deployment(json_file: str) -> int:
+    import json
+
+    deployment = json.loads(Path(json_file).read_text())
+    problems = []
+    limit = (deployment.get("global_concurrency_limit") or {}).get("limit")
+    strategy = (deployment.get("concurrency_options") or {}).get("collision_strategy")
+    if (limit, strategy) != (1, "ENQUEUE"):
+        problems.append(f"concurrency limit {limit!r} / {strategy!r}, expected 1 / 'ENQUEUE'")
+    env = (deployment.get("job_variables") or {}).get("env") or {}
+    if env.get("ZLURI_DATABASE_SECRET") != "zluri-database-url":
+        problems.append(f"ZLURI_DATABASE_SECRET is {env.get('ZLURI_DATABASE_SECRET')!r}")
+    if "ZLURI_DATABASE_URL" in env:
+        problems.append("the job variables hold ZLURI_DATABASE_URL")
+    for problem in problems:
+        print(f"{deployment.get('name')}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 COMMANDS = {
     "free-port": (free_port, 0),
     "wait-http": (wait_http, 2),
     "deploy-config": (deploy_config, 3),
     "flow-run-id": (flow_run_id, 1),
     "wait-flow-run": (wait_flow_run, 2),
+    "check-deployment": (check_deployment, 1),
 }
 
 

@@ -179,14 +179,24 @@ PG_DATA="$E2E_TMP/pgdata"
 mkdir -p "$PG_DATA" "$E2E_TMP/pgsock"
 touch "$E2E_TMP/postgres.log"
 if [ "$(id -u)" = 0 ]; then chown postgres: "$PG_DATA" "$E2E_TMP/pgsock" "$E2E_TMP/postgres.log"; fi
-as_postgres "$PG_BIN/initdb" -D "$PG_DATA" --auth=trust --username=zluri --encoding=UTF8 --no-sync >"$E2E_TMP/initdb.log" 2>&1 \
+# Password authentication over TCP, with a password that breaks naive URL handling ('@', ':', '%'):
+# the flow run gets the URL only from the Prefect Secret block, and nothing may echo the password.
+E2E_PASSWORD="e2e@pw:${RANDOM}%${RANDOM}-x"
+E2E_PASSWORD_ENC="$("$HOST_PYTHON" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$E2E_PASSWORD")"
+printf '%s\n' "$E2E_PASSWORD" >"$E2E_TMP/pgpass.txt"
+if [ "$(id -u)" = 0 ]; then chown postgres: "$E2E_TMP/pgpass.txt"; fi
+as_postgres "$PG_BIN/initdb" -D "$PG_DATA" --auth-local=trust --auth-host=scram-sha-256 --pwfile="$E2E_TMP/pgpass.txt" \
+  --username=zluri --encoding=UTF8 --no-sync >"$E2E_TMP/initdb.log" 2>&1 \
   || { cat "$E2E_TMP/initdb.log" >&2; die "initdb failed"; }
+rm -f "$E2E_TMP/pgpass.txt"
 # TCP on loopback: flow-run containers share the host network (network_mode host).
 as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$E2E_TMP/postgres.log" -w -t 60 \
   -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $E2E_TMP/pgsock -c fsync=off -c full_page_writes=off" start >/dev/null
-"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U zluri -d postgres -c "create database zluri" -c "create database prefect" >&2
-DATABASE_URL="postgresql://zluri@127.0.0.1:$PG_PORT/zluri"
+# Setup over the Unix socket (trust for local connections only).
+"$PG_BIN/psql" -X -q -h "$E2E_TMP/pgsock" -p "$PG_PORT" -U zluri -d postgres -c "create database zluri" -c "create database prefect" >&2
+DATABASE_URL="postgresql://zluri:$E2E_PASSWORD_ENC@127.0.0.1:$PG_PORT/zluri"
 psql_q() { "$PG_BIN/psql" -X -A -t -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+psql_q "select 1" >/dev/null || die "password authentication to 127.0.0.1:$PG_PORT failed"
 log "Postgres on 127.0.0.1:$PG_PORT"
 
 phase "prefect server"
@@ -199,7 +209,7 @@ export PREFECT_CLI_WRAP_LINES=false
 mkdir -p "$PREFECT_HOME"
 # The server's own database is the same Postgres (SQLite locks up under a busy worker);
 # set for the server only, so workers do not forward it into flow-run containers.
-PREFECT_API_DATABASE_CONNECTION_URL="postgresql+asyncpg://zluri@127.0.0.1:$PG_PORT/prefect" \
+PREFECT_API_DATABASE_CONNECTION_URL="postgresql+asyncpg://zluri@/prefect?host=$E2E_TMP/pgsock&port=$PG_PORT" \
 setsid "$PREFECT" server start --host 127.0.0.1 --port "$PREFECT_PORT" --no-ui --analytics-off \
   >"$E2E_TMP/prefect-server.log" 2>&1 </dev/null &
 SERVER_PID=$!
@@ -207,8 +217,10 @@ disown "$SERVER_PID"  # stopped by cleanup; no job-control chatter when it goes
 "$HOST_PYTHON" "$HELPERS" wait-http "$PREFECT_API_URL/health" 120 || die "the Prefect server did not come up"
 log "Prefect server at $PREFECT_API_URL (pid $SERVER_PID)"
 
-phase "work pool + deploy"
+phase "work pool + secret + deploy"
 "$PREFECT" --no-prompt work-pool create "$POOL" --type docker >&2
+# The documented way: the URL goes into a Prefect Secret block; the deployments name the block.
+ZLURI_DATABASE_URL="$DATABASE_URL" "$ZLURI" prefect secret set --from-env --name zluri-database-url >&2
 if [ "${E2E_PREFECT_BUILD:-0}" = 1 ]; then
   # Deploy flows/prefect.yaml exactly as a user would, build steps included (docker-py
   # rebuilds the same image from the layer cache and tags it with the same commit).
@@ -221,7 +233,8 @@ fi
 mkdir -p "$E2E_TMP/input" "$E2E_TMP/home"
 # The image runs as uid 10001: the reports / bronze volume must be writable for it.
 chown 10001:10001 "$E2E_TMP/home" 2>/dev/null || chmod 0777 "$E2E_TMP/home"
-# prefect deploy runs from the repository root: entrypoints are relative to it.
+# prefect deploy runs from the repository root: entrypoints are relative to it. The URL is in the
+# deploy-time environment on purpose (as it may be on an operator's shell): it must not be stored.
 (
   cd "$ZLURI_REPO_ROOT"
   ZLURI_DATABASE_URL="$DATABASE_URL" \
@@ -230,6 +243,12 @@ chown 10001:10001 "$E2E_TMP/home" 2>/dev/null || chmod 0777 "$E2E_TMP/home"
     "$PREFECT" --no-prompt deploy --all --prefect-file "$DEPLOY_FILE"
 ) >"$E2E_TMP/deploy.log" 2>&1 || { cat "$E2E_TMP/deploy.log" >&2; die "prefect deploy failed"; }
 "$PREFECT" deployment ls >&2
+: >"$E2E_TMP/deployment.txt"
+for name in "$DEPLOYMENT" "zluri_backfill/zluri-backfill"; do
+  "$PREFECT" deployment inspect "$name" -o json >"$E2E_TMP/deployment.json" || die "cannot inspect $name"
+  cat "$E2E_TMP/deployment.json" >>"$E2E_TMP/deployment.txt"
+  "$HOST_PYTHON" "$HELPERS" check-deployment "$E2E_TMP/deployment.json" || die "deployment $name is not as flows/prefect.yaml says"
+done
 
 phase "worker"
 setsid "$PREFECT" worker start --pool "$POOL" --type docker --name zluri-e2e-worker \
@@ -289,6 +308,17 @@ echo "--- ops.pipeline_metrics of flow run $FLOW_RUN_ID" >&2
           rows_quarantined as quar, round(duration_seconds::numeric, 2) as secs
      from ops.pipeline_metrics where flow_run_id::text = '$FLOW_RUN_ID' order by started_at" >&2 || true
 [ "$failures" -eq 0 ] || die "$failures database check(s) failed"
+
+phase "no password anywhere"
+"$PREFECT" flow-run logs "$FLOW_RUN_ID" >"$E2E_TMP/flow-run.log" 2>&1 || true
+"$PREFECT" artifact ls >"$E2E_TMP/artifacts.txt" 2>&1 || true
+psql_q "select row_to_json(m)::text from ops.pipeline_metrics m" >"$E2E_TMP/metrics.txt"
+psql_q "select row_to_json(q)::text from ops.quarantine q" >"$E2E_TMP/quarantine.txt"
+leaks="$(grep -rlF -e "$E2E_PASSWORD" -e "$E2E_PASSWORD_ENC" "$E2E_TMP/home" "$E2E_TMP/worker.log" \
+          "$E2E_TMP/flow-run.log" "$E2E_TMP/artifacts.txt" "$E2E_TMP/deployment.txt" "$E2E_TMP/deploy.log" \
+          "$E2E_TMP/metrics.txt" "$E2E_TMP/quarantine.txt" "$E2E_TMP/run.out" "$E2E_TMP/final-state.txt" 2>/dev/null || true)"
+[ -z "$leaks" ] || die "the database password appears in: $(echo $leaks)"
+log "ok   the password is in no log, metrics row, quarantine row, report file, artifact or deployment"
 
 phase ""
 {

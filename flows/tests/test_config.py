@@ -68,3 +68,59 @@ def test_mass_change_options_from_flag_and_environment():
     ):
         with pytest.raises(ValueError, match="ZLURI_MASS_CHANGE"):
             mass_change_options(False, bad)
+
+
+def test_sql_timeouts_from_the_environment(monkeypatch):
+    from zluri_flows.config import SettingError, sql_timeouts
+    from zluri_pg import Timeouts
+
+    for name in (
+        "ZLURI_LOCK_TIMEOUT",
+        "ZLURI_STATEMENT_TIMEOUT",
+        "ZLURI_IDLE_IN_TRANSACTION_TIMEOUT",
+        "ZLURI_UPSERT_PHASE_TIMEOUT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert sql_timeouts() == Timeouts(120, 1800, 300, 1800)
+    monkeypatch.setenv("ZLURI_LOCK_TIMEOUT", "2.5")
+    monkeypatch.setenv("ZLURI_STATEMENT_TIMEOUT", "60")
+    assert sql_timeouts() == Timeouts(2.5, 60, 300, 1800)
+    monkeypatch.setenv("ZLURI_IDLE_IN_TRANSACTION_TIMEOUT", "0")
+    with pytest.raises(SettingError, match="ZLURI_IDLE_IN_TRANSACTION_TIMEOUT must be positive"):
+        sql_timeouts()
+
+
+def test_retention_days_default_and_errors(monkeypatch):
+    from zluri_flows.config import SettingError, retention_days
+
+    monkeypatch.delenv("ZLURI_RETENTION_DAYS", raising=False)
+    assert retention_days() == 30
+    monkeypatch.setenv("ZLURI_RETENTION_DAYS", "0")
+    assert retention_days() == 0
+    monkeypatch.setenv("ZLURI_RETENTION_DAYS", "a week")
+    with pytest.raises(SettingError, match="whole number of days"):
+        retention_days()
+
+
+def test_database_url_is_checked_and_never_echoed(monkeypatch):
+    from zluri_flows.config import database_url
+    from zluri_pg import InvalidDatabaseUrl
+
+    monkeypatch.setenv("ZLURI_DATABASE_URL", "postgresql://app:s3cret%zz@db/zluri")
+    with pytest.raises(InvalidDatabaseUrl) as info:
+        database_url()
+    assert "s3cret" not in str(info.value)
+
+
+def test_every_deployment_reads_the_url_from_a_secret_and_carries_a_concurrency_limit():
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "prefect.yaml").read_text()
+    config = yaml.safe_load(text)
+    assert "ZLURI_DATABASE_URL" not in text.split("\ndefinitions:", 1)[1]  # no URL in any deployment
+    for deployment in config["deployments"]:
+        env = deployment["work_pool"]["job_variables"]["env"]
+        assert env["ZLURI_DATABASE_SECRET"] == "zluri-database-url"
+        assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}

@@ -20,6 +20,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 app = typer.Typer(help="Zluri day pipeline: stage, upsert and report one feed day at a time.", no_args_is_help=True)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+prefect_app = typer.Typer(help="Prefect deployment helpers.", no_args_is_help=True)
+secret_app = typer.Typer(help="The database URL as a Prefect Secret block.", no_args_is_help=True)
+prefect_app.add_typer(secret_app, name="secret")
+app.add_typer(prefect_app, name="prefect")
 
 _state: dict[str, bool] = {"debug": False}
 
@@ -82,7 +86,8 @@ def main(
 @guarded
 def db_migrate() -> None:
     """Apply pending migrations (a re-run applies nothing)."""
-    from zluri_pg import database_url, mask_url, migrate
+    from zluri_flows.config import database_url
+    from zluri_pg import mask_url, migrate
 
     url = database_url()
     applied = migrate(url)
@@ -94,7 +99,8 @@ def db_migrate() -> None:
 @guarded
 def db_url() -> None:
     """Print the database URL in use (password masked); starts the embedded server if it is the default."""
-    from zluri_pg import database_url, mask_url
+    from zluri_flows.config import database_url
+    from zluri_pg import mask_url
 
     typer.echo(mask_url(database_url()))
 
@@ -116,11 +122,12 @@ def metrics(
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:
     """Print ops.pipeline_metrics as a table."""
+    from zluri_flows.config import database_url
     from zluri_flows.opscli import _resolve, print_json
     from zluri_metrics import read_rows, render_table
     from zluri_pg import connect
 
-    with connect() as conn:
+    with connect(database_url()) as conn:
         rows = read_rows(conn, day=day, flow_run_id=_resolve(conn, flow_run, UserError))
     if as_json:
         print_json([r.as_dict() for r in rows])
@@ -184,7 +191,8 @@ def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
 
 
 def _check_database(days: list[str] | None = None) -> None:
-    from zluri_pg import DaySchemeError, check_database_scheme, connect, database_url
+    from zluri_flows.config import database_url
+    from zluri_pg import DaySchemeError, check_database_scheme, connect
 
     try:
         connect(database_url()).close()
@@ -197,10 +205,11 @@ def _check_database(days: list[str] | None = None) -> None:
 
 
 def _summary(flow_run_ids: list[str]) -> str:
+    from zluri_flows.config import database_url
     from zluri_metrics import read_rows, render_table
     from zluri_pg import connect
 
-    with connect() as conn:
+    with connect(database_url()) as conn:
         rows = [r for run in flow_run_ids for r in read_rows(conn, flow_run_id=run)]
     return render_table(rows)
 
@@ -327,7 +336,8 @@ def demo(
     input_root: Path = typer.Option(Path("data/sample"), "--input", help="The bundled sample feed."),
 ) -> None:
     """Migrate the embedded database and backfill the bundled sample, then show where to look."""
-    from zluri_pg import database_url, mask_url
+    from zluri_flows.config import database_url
+    from zluri_pg import mask_url
 
     days = sorted(
         (p.name.removeprefix("sync-") for p in input_root.glob("sync-*") if p.is_dir()),
@@ -340,6 +350,63 @@ def demo(
     typer.echo(
         "\nlook further:\n  zluri metrics            # every metrics row\n"
         "  prefect server start     # then open http://127.0.0.1:4200 for the runs and artifacts"
+    )
+
+
+@app.command("prune")
+@guarded
+def prune(
+    keep_days: int | None = typer.Option(
+        None, "--keep-days", min=0, help="Days to keep (default $ZLURI_RETENTION_DAYS, else 30)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would go and its space; remove nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Apply retention: staging rows of finished runs, quarantined raw text, old reports, bronze files."""
+    import json
+
+    from zluri_flows import config
+    from zluri_flows.retention import prune as run_prune
+    from zluri_flows.retention import render
+
+    try:
+        days = config.retention_days() if keep_days is None else keep_days
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    report = run_prune(config.database_url(), config.zluri_home(), config.bronze_root(), days, dry_run=dry_run)
+    typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else render(report))
+
+
+@secret_app.command("set")
+@guarded
+def prefect_secret_set(
+    name: str = typer.Option(
+        "zluri-database-url", "--name", help="Secret block name (flow runs read the one $ZLURI_DATABASE_SECRET names)."
+    ),
+    from_env: bool = typer.Option(False, "--from-env", help="Take the URL from $ZLURI_DATABASE_URL, not a prompt."),
+) -> None:
+    """Store the database URL in a Prefect Secret block (read from a hidden prompt, stdin or --from-env).
+
+    Deployments then carry only the block's name (ZLURI_DATABASE_SECRET), never the URL."""
+    from zluri_flows.secrets import save_database_url
+    from zluri_pg import mask_url
+
+    if from_env:
+        url = os.environ.get("ZLURI_DATABASE_URL", "")
+        if not url:
+            raise UserError("--from-env: ZLURI_DATABASE_URL is not set")
+    elif sys.stdin.isatty():
+        url = typer.prompt("database URL", hide_input=True)
+    else:
+        url = sys.stdin.readline().strip()
+    if not url:
+        raise UserError("no database URL given")
+    try:
+        save_database_url(name, url)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    typer.echo(
+        f"saved Prefect Secret block {name!r}: {mask_url(url)}\nflow runs read it when ZLURI_DATABASE_SECRET={name}"
     )
 
 

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from zluri_pg import Timeouts, check_url
+from zluri_pg import database_url as _default_database_url
 from zluri_pg.context import validate_day
 from zluri_pg.paths import zluri_home
 from zluri_staging.fs import folder_exists, is_remote, local_path
@@ -14,11 +16,14 @@ __all__ = [
     "MissingDayError",
     "bronze_root",
     "check_day_folder",
+    "database_url",
     "input_root",
     "is_remote",
     "mass_change_options",
     "report_dir",
+    "retention_days",
     "spark_packages",
+    "sql_timeouts",
     "validate_day",
     "zluri_home",
 ]
@@ -30,6 +35,64 @@ MIN_POPULATION_ENV = "ZLURI_MASS_CHANGE_MIN_POPULATION"
 # of six, three leaving is a real day, not a broken feed (an input with no valid record still is).
 DEFAULT_MAX_SHARE = "0.25"
 DEFAULT_MIN_POPULATION = "20"
+DEFAULT_RETENTION_DAYS = 30
+
+
+class SettingError(ValueError):
+    """An environment setting has a value that cannot be used."""
+
+
+def database_url() -> str:
+    """``ZLURI_DATABASE_URL`` (e.g. from the worker's environment), else the Prefect Secret block named
+    by ``ZLURI_DATABASE_SECRET`` (what the deployments use: the URL is never in their job variables),
+    else the embedded server. Checked before use, so a malformed URL fails with a masked message."""
+    if os.environ.get("ZLURI_DATABASE_URL"):
+        return check_url(os.environ["ZLURI_DATABASE_URL"])
+    secret = os.environ.get("ZLURI_DATABASE_SECRET")
+    if secret:
+        from zluri_flows.secrets import load_database_url
+
+        return check_url(load_database_url(secret))
+    return _default_database_url()
+
+
+def _positive_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def sql_timeouts() -> Timeouts:
+    """Each SQL step's bounds: ``ZLURI_LOCK_TIMEOUT``, ``ZLURI_STATEMENT_TIMEOUT`` and
+    ``ZLURI_IDLE_IN_TRANSACTION_TIMEOUT``, and a run's wait for another run's steps,
+    ``ZLURI_UPSERT_PHASE_TIMEOUT``, in seconds (defaults and their reasons: ``zluri_pg.timeouts``)."""
+    defaults = Timeouts()
+    return Timeouts(
+        lock_seconds=_positive_number("ZLURI_LOCK_TIMEOUT", defaults.lock_seconds),
+        statement_seconds=_positive_number("ZLURI_STATEMENT_TIMEOUT", defaults.statement_seconds),
+        idle_in_transaction_seconds=_positive_number(
+            "ZLURI_IDLE_IN_TRANSACTION_TIMEOUT", defaults.idle_in_transaction_seconds
+        ),
+        upsert_phase_seconds=_positive_number("ZLURI_UPSERT_PHASE_TIMEOUT", defaults.upsert_phase_seconds),
+    )
+
+
+def retention_days() -> int:
+    """``ZLURI_RETENTION_DAYS`` (default 30): how long staging rows of unfinished days, quarantined raw
+    text, old reports and unreferenced bronze files are kept."""
+    raw = os.environ.get("ZLURI_RETENTION_DAYS", "").strip()
+    if not raw:
+        return DEFAULT_RETENTION_DAYS
+    if not raw.isdigit():
+        raise SettingError(f"ZLURI_RETENTION_DAYS must be a whole number of days (0 or more), got {raw!r}")
+    return int(raw)
 
 
 class MissingDayError(FileNotFoundError):

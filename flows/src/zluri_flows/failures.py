@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from zluri_metrics import record_failure
-from zluri_pg import RunContext, SqlFileError
+from zluri_pg import RunContext, SqlFileError, redact
 
 _TRANSIENT = (
     psycopg.OperationalError,  # lost connection, server restart
@@ -45,7 +45,7 @@ def failure_recorded(ctx: RunContext, table_name: str, database_url: str) -> Ite
             pipeline_name=ctx.pipeline_name,
             table_name=table_name,
             day=ctx.day,
-            error=exc,
+            error=redact(f"{type(exc).__name__}: {exc}", database_url),
             started_at=started_at,
         )
         raise

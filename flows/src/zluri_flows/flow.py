@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,32 +16,53 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from zluri_flows import config
 from zluri_flows.console import progress_log
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
-from zluri_flows.tasks import migrate_task, publish_task, stage_task, upsert_task
-from zluri_pg import check_database_scheme, check_days, database_url
+from zluri_flows.tasks import migrate_task, prune_task, publish_task, stage_task, upsert_task
+from zluri_pg import check_database_scheme, check_days, upsert_phase
+from zluri_pg.runs import finish_run, start_run
 
 
 class PipelineFailed(RuntimeError):
     """One or more tasks of the day failed; the message names them and their errors."""
 
 
+_spark_lock = threading.Lock()
+_spark_owned: dict[str, Any] = {"session": None, "users": 0}
+
+
 @contextmanager
 def spark_for_run(input_root: str | None = None) -> Iterator[Any]:
-    """The run's one SparkSession; a session already active (a backfill's) is reused, not stopped.
-    It carries the extra jars the input and bronze roots need (hadoop-aws for s3a://)."""
+    """The run's one SparkSession. A session already running in this process (a backfill's, the
+    tests', or that of a run started at the same time in another thread) is reused; one started here
+    is stopped when the last run using it ends, never under another run's feet. It carries the extra
+    jars the input and bronze roots need (hadoop-aws for s3a://)."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     from zluri_staging.spark import build_spark
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
+    with _spark_lock:
+        external = None
+        if _spark_owned["session"] is None:
+            external = SparkSession.getActiveSession()
+            if external is None and SparkContext._active_spark_context is not None:
+                external = SparkSession.builder.getOrCreate()  # started by another thread
+            if external is None:
+                packages = config.spark_packages(config.input_root(input_root), config.bronze_root())
+                _spark_owned["session"] = build_spark(jars_dir=config.zluri_home() / "jars", extra_packages=packages)
+        if external is None:
+            _spark_owned["users"] += 1
+            session = _spark_owned["session"]
+    if external is not None:
+        yield external
         return
-    packages = config.spark_packages(config.input_root(input_root), config.bronze_root())
-    spark = build_spark(jars_dir=config.zluri_home() / "jars", extra_packages=packages)
     try:
-        yield spark
+        yield session
     finally:
-        spark.stop()
+        with _spark_lock:
+            _spark_owned["users"] -= 1
+            if _spark_owned["users"] == 0:
+                _spark_owned["session"] = None
+                session.stop()
 
 
 def _outcome(future: PrefectFuture) -> tuple[str, str | None]:
@@ -60,41 +82,59 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
     options = config.mass_change_options(allow_mass_change)
     root = config.input_root(input_root)
     config.check_day_folder(root, day)
-    url = database_url()
+    url = config.database_url()
     home = str(config.zluri_home())
     started_at = datetime.now(UTC)
     progress_log.info("day %s: run %s started (input %s)", day, str(flow_run.id)[:8], root)
     bronze = config.bronze_root()
+    timeouts = config.sql_timeouts()
+    keep_days = config.retention_days()
+    run_id = str(flow_run.id)
     migrate_task(url)
     check_database_scheme(url, [day])
+    start_run(url, run_id, day)
 
     futures: dict[str, PrefectFuture] = {}
     with spark_for_run(root) as spark:
-        config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
-        for entity, needs in STAGE_DEPENDENCIES.items():
-            futures[stage_task_name(entity)] = stage_task.submit(
-                spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs]
-            )
-        for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
-            needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
-            futures[step] = upsert_task.submit(step, day, url, options, wait_for=needs)
-        for future in futures.values():
-            future.wait()
-    outcomes = {name: _outcome(f) for name, f in futures.items()}
-    # The report is written whatever happened, and says the run failed if any task did.
-    report = publish_task(day, str(flow_run.id), url, outcomes, started_at, root)
+        try:
+            config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
+            for entity, needs in STAGE_DEPENDENCIES.items():
+                futures[stage_task_name(entity)] = stage_task.submit(
+                    spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs]
+                )
+            for future in list(futures.values()):
+                future.wait()
+            # All SQL steps of the run under one lock: another run's steps never interleave with them.
+            with upsert_phase(url, run_id, timeouts.upsert_phase_seconds):
+                for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
+                    needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
+                    futures[step] = upsert_task.submit(step, day, url, options, timeouts, wait_for=needs)
+                for future in futures.values():
+                    future.wait()
+            outcomes = {name: _outcome(f) for name, f in futures.items()}
+            # The report is written whatever happened, and says the run failed if any task did.
+            report = publish_task(day, run_id, url, outcomes, started_at, root)
 
-    failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
-    not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
-    if failed:
-        lines = [f"{name}: {msg}" for name, msg in failed.items()]
-        if not_run:
-            lines.append(f"not run because an upstream task failed: {', '.join(not_run)}")
-        raise PipelineFailed(f"day {day}: {len(failed)} task(s) failed\n" + "\n".join(lines))
+            failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
+            not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
+            if failed:
+                lines = [f"{name}: {msg}" for name, msg in failed.items()]
+                if not_run:
+                    lines.append(f"not run because an upstream task failed: {', '.join(not_run)}")
+                raise PipelineFailed(f"day {day}: {len(failed)} task(s) failed\n" + "\n".join(lines))
+            finish_run(url, run_id, succeeded=True)
+        except BaseException:
+            try:
+                finish_run(url, run_id, succeeded=False)
+            except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+                logger.warning("could not record the failed run in ops.day_runs: %s", exc)
+            raise
+        # The day is done: what earlier runs left behind and what has aged out can go.
+        prune_task(url, home, bronze, keep_days, spark)
     logger.info("day %s completed; report at %s", day, report)
     return {
         "day": day,
-        "flow_run_id": str(flow_run.id),
+        "flow_run_id": run_id,
         "report": report,
         "tasks": {name: f.result() for name, f in futures.items()},
     }

@@ -130,12 +130,13 @@ def fx_update(
 
 def awaiting_warnings(flow_run_ids: list[str]) -> list[str]:
     """One line per day of these runs that parked transactions awaiting an FX rate."""
+    from zluri_flows.config import database_url
     from zluri_pg import connect
 
-    with connect() as conn:
+    with connect(database_url()) as conn:
         rows = conn.execute(
             """select day, count(*), max(substring(reason from '\\(newest rate ([0-9-]+)\\)$'))
-               from ops.quarantine where flow_run_id = any(%s) and retriable group by day order by day""",
+               from ops.quarantine_committed where flow_run_id = any(%s) and retriable group by day order by day""",
             [flow_run_ids],
         ).fetchall()
     return [
@@ -173,7 +174,8 @@ def register(app: typer.Typer) -> None:
         input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
     ) -> None:
         """Re-run exactly the days that hold retriable work (today: transactions awaiting an FX rate)."""
-        from zluri_pg import database_url, migrate
+        from zluri_flows.config import database_url
+        from zluri_pg import migrate
 
         if reason != "fx":
             raise cli.UserError(f"unknown reason {reason!r}: the only reason is 'fx'")

@@ -99,8 +99,9 @@ def register(app: typer.Typer) -> None:
     @guarded
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
         """Newest applied day per table family, each day's last run, rejected records, FX age, database, disk."""
-        from zluri_flows.config import zluri_home
-        from zluri_pg import connect, database_url, mask_url
+        from zluri_flows.config import bronze_root, database_url, zluri_home
+        from zluri_flows.retention import space_held
+        from zluri_pg import connect, mask_url
         from zluri_pg import ops as ops_tables
 
         url = database_url()
@@ -109,6 +110,9 @@ def register(app: typer.Typer) -> None:
         home = zluri_home()
         state.update(database=mask_url(url), home=str(home), home_bytes=_disk_used(home) if home.exists() else 0,
                      fx=_fx_age())  # fmt: skip
+        state["space"] = [
+            {"area": p.area, "name": p.name, "held_bytes": p.held_bytes} for p in space_held(url, home, bronze_root())
+        ]
         if as_json:
             print_json(state)
             return
@@ -149,6 +153,9 @@ def register(app: typer.Typer) -> None:
             if state["runs"]
             else "  none yet"
         )
+        typer.echo("\nspace held (zluri prune removes what retention lets go)")
+        space = [[p["area"], p["name"], _size(p["held_bytes"])] for p in state["space"]]
+        typer.echo(_columns(["area", "what", "held"], space))
         typer.echo("\nrecords awaiting a look (ops.quarantine, per reason)")
         typer.echo(
             _columns(
@@ -170,10 +177,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON (raw records in full)."),
     ) -> None:
         """List rejected records (ops.quarantine) with their reason and source file."""
+        from zluri_flows.config import database_url
         from zluri_pg import connect
         from zluri_pg import ops as ops_tables
 
-        with connect() as conn:
+        with connect(database_url()) as conn:
             run_id = _resolve(conn, flow_run, UserError)
             rows = ops_tables.quarantine_rows(conn, day=day, entity=entity, reason=reason, flow_run_id=run_id,
                                               limit=limit)  # fmt: skip
@@ -275,7 +283,8 @@ def _doctor_checks() -> list[tuple[str, bool, str, str]]:
         )
     )
     try:
-        from zluri_pg import connect, database_url, mask_url
+        from zluri_flows.config import database_url
+        from zluri_pg import connect, mask_url
 
         url = database_url()
         with connect(url) as conn:

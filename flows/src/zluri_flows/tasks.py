@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -13,7 +14,7 @@ from prefect.tasks import exponential_backoff
 
 from zluri_flows.console import task_hook
 from zluri_flows.failures import failure_recorded, is_transient
-from zluri_pg import RunContext, migrate, run_step
+from zluri_pg import RunContext, Timeouts, migrate, run_step
 from zluri_staging.fx import awaiting_summary
 from zluri_staging.stage import stage_entity
 
@@ -90,8 +91,14 @@ def stage_task(
 
 
 @task(name="upsert", task_run_name="{step}", **RETRYING, **HOOKS)
-def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] | None = None) -> dict[str, Any]:
-    row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url)
+def upsert_task(
+    step: str,
+    day: str,
+    database_url: str,
+    options: dict[str, str] | None = None,
+    timeouts: Timeouts | None = None,
+) -> dict[str, Any]:
+    row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url, timeouts)
     get_run_logger().info(
         "%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s",
         step,
@@ -104,6 +111,21 @@ def upsert_task(step: str, day: str, database_url: str, options: dict[str, str] 
     if row.get("note"):
         get_run_logger().warning("%s: %s", step, row["note"])
     return {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
+
+
+@task(name="prune", task_run_name="prune", **RETRYING, **HOOKS)
+def prune_task(database_url: str, home: str, bronze_root: str, keep_days: int, spark: Any) -> dict[str, Any]:
+    """Retention after a successful day (``ZLURI_RETENTION_DAYS``): see ``zluri_flows.retention``."""
+    from zluri_flows.retention import human_bytes, prune
+
+    report = prune(database_url, Path(home), bronze_root, keep_days, dry_run=False, spark=spark)
+    get_run_logger().info(
+        "prune (keep %s days): removed %s of %s held",
+        keep_days,
+        human_bytes(report.freed_bytes),
+        human_bytes(report.held_bytes),
+    )
+    return report.as_dict()
 
 
 @task(name="publish_report", task_run_name="publish_report", cache_policy=NO_CACHE, **HOOKS)

@@ -56,3 +56,77 @@ def test_bronze_root_is_a_local_folder_or_a_url(tmp_path: Path):
     assert bronze_path(f"file://{tmp_path}/b", "cards") == str(tmp_path.resolve() / "b" / "cards")
     assert bronze_path("s3a://lake/zluri/bronze/", "cards") == "s3a://lake/zluri/bronze/cards"
     assert bronze_path("hdfs://nn:8020/bronze", "cards") == "hdfs://nn:8020/bronze/cards"
+
+
+def test_concurrent_writes_of_the_same_day_all_succeed_and_end_as_one(spark, tmp_path: Path):
+    # Several runs write the same day's partition at once (and the first ones race to create the
+    # table): each loser of Delta's optimistic commit retries, so none fails and one write's rows remain.
+    from concurrent.futures import ThreadPoolExecutor
+
+    at = datetime(2026, 1, 6, 12, 0, 0)
+    frames = {
+        f"run-{i}": spark.createDataFrame([("sync-day1/roles/1.json", 0, f'{{"id":{i}}}', None)], RECORDS)
+        for i in range(4)
+    }
+
+    def write(run: str) -> str:
+        return write_bronze(
+            frames[run], root=tmp_path / "bronze", entity="roles", day="day1", flow_run_id=run, ingested_at=at
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(write, frames))
+    rows = spark.read.format("delta").load(paths[0]).collect()
+    assert len(rows) == 1 and rows[0]["raw_record"] == f'{{"id":{rows[0]["flow_run_id"][-1]}}}'
+
+
+def test_retry_concurrent_retries_only_delta_conflicts(spark):
+    import pytest
+    from delta.exceptions import ConcurrentAppendException
+
+    from zluri_staging.bronze import retry_concurrent
+
+    calls, slept = [], []
+
+    def conflict_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConcurrentAppendException("Files were added to partition [day=day1] by a concurrent update")
+        return "written"
+
+    assert retry_concurrent(conflict_once, what="test", sleep=slept.append) == "written"
+    assert len(calls) == 2 and len(slept) == 1 and 0.5 <= slept[0] <= 1.0
+
+    def always_conflict():
+        raise ConcurrentAppendException("again")
+
+    with pytest.raises(ConcurrentAppendException):
+        retry_concurrent(always_conflict, what="test", attempts=3, sleep=slept.append)
+    with pytest.raises(ValueError):
+        retry_concurrent(lambda: (_ for _ in ()).throw(ValueError("not a conflict")), what="test", sleep=slept.append)
+    assert len(slept) == 3  # two for the three-attempt run, none for the error that is not a conflict
+
+
+def test_vacuum_removes_files_no_version_needs_and_keeps_the_table_readable(spark, tmp_path: Path):
+    from zluri_staging.bronze import vacuum_bronze
+
+    at = datetime(2026, 1, 6, 12, 0, 0)
+    for run in ("run-1", "run-2", "run-3"):
+        rows = spark.createDataFrame([("sync-day1/roles/1.json", 0, f'{{"run":"{run}"}}', None)], RECORDS)
+        write_bronze(rows, root=tmp_path / "bronze", entity="roles", day="day1", flow_run_id=run, ingested_at=at)
+    root = str(tmp_path / "bronze")
+    assert len(list((tmp_path / "bronze" / "roles").rglob("*.parquet"))) == 3
+
+    (dry,) = vacuum_bronze(spark, root, retention_hours=0, dry_run=True)
+    assert dry.files == 2 and 0 < dry.freed_bytes < dry.held_bytes  # the two overwritten writes
+    (kept,) = vacuum_bronze(spark, root, retention_hours=24, dry_run=False)
+    assert kept.files == 0  # both are younger than a day
+    (done,) = vacuum_bronze(spark, root, retention_hours=0, dry_run=False)
+    assert done.files == 2
+    (after,) = vacuum_bronze(spark, root, retention_hours=0, dry_run=True)
+    assert after.files == 0
+    assert len(list((tmp_path / "bronze" / "roles").rglob("*.parquet"))) == 1
+    assert [
+        r["raw_record"] for r in spark.read.format("delta").load(bronze_path(tmp_path / "bronze", "roles")).collect()
+    ] == ['{"run":"run-3"}']
+    assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"

@@ -12,9 +12,10 @@ from psycopg.rows import dict_row
 
 from zluri_metrics import record_failure
 from zluri_pg.context import RunContext
-from zluri_pg.database import connect, database_url, mask_url
-from zluri_pg.locks import advisory_xact_lock
+from zluri_pg.database import check_url, connect, database_url, mask_url, redact
+from zluri_pg.locks import advisory_xact_lock, application_name
 from zluri_pg.sqltext import parse_header, refuse_transaction_control
+from zluri_pg.timeouts import Timeouts, set_local_settings, set_local_timeouts
 
 log = logging.getLogger(__name__)
 
@@ -29,34 +30,36 @@ class SqlFileError(RuntimeError):
 
 
 def set_run_context(conn: psycopg.Connection, ctx: RunContext) -> None:
-    """Transaction-local settings, passed as bound parameters (never formatted into SQL)."""
-    settings = ctx.settings()
-    placeholders = ", ".join("set_config(%s, %s, true)" for _ in settings)
-    params: list[str] = [v for item in settings.items() for v in item]
-    conn.execute(f"select {placeholders}", params)
+    """Transaction-local settings, passed as bound parameters (never formatted into SQL). The session's
+    ``application_name`` names the run and task, so a blocked writer can say who holds its lock."""
+    set_local_settings(conn, {**ctx.settings(), "application_name": application_name(ctx.flow_run_id, ctx.task_name)})
 
 
-def run_sql_file(path: str | Path, ctx: RunContext, database_url_: str | None = None) -> dict[str, Any]:
+def run_sql_file(
+    path: str | Path, ctx: RunContext, database_url_: str | None = None, timeouts: Timeouts | None = None
+) -> dict[str, Any]:
     """Run the whole file in one transaction and return the last row it reported.
 
-    The header's ``writes:`` tables are advisory-locked first so concurrent runs serialize. On any
-    error the transaction rolls back, a failure metrics row is written in a transaction of its own,
-    and :class:`SqlFileError` is raised.
+    The transaction's lock, statement and idle timeouts are set first (:class:`Timeouts`), then the
+    header's ``writes:`` tables are advisory-locked so concurrent runs serialize. On any error the
+    transaction rolls back, a failure metrics row is written in a transaction of its own, and
+    :class:`SqlFileError` is raised (a lock timeout names the table and the run holding it).
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     refuse_transaction_control(text, path.name)
     header = parse_header(text, path.name)
-    url = database_url_ or database_url()
+    url = check_url(database_url_ or database_url())
     started_at = datetime.now(UTC)
     try:
         with connect(url) as conn:
             with conn.transaction():
+                set_local_timeouts(conn, timeouts or Timeouts())
                 set_run_context(conn, ctx)
                 advisory_xact_lock(conn, *header.writes)
                 reported = _execute_all(conn, text)
     except Exception as exc:
-        log.error("%s failed for day %s: %s", path.name, ctx.day, exc)
+        log.error("%s failed for day %s: %s", path.name, ctx.day, redact(str(exc), url))
         record_failure(
             url,
             flow_run_id=ctx.flow_run_id,
@@ -64,7 +67,7 @@ def run_sql_file(path: str | Path, ctx: RunContext, database_url_: str | None = 
             pipeline_name=ctx.pipeline_name,
             table_name=", ".join(header.writes),
             day=ctx.day,
-            error=f"{path.name}: {type(exc).__name__}: {str(exc).strip()}",
+            error=redact(f"{path.name}: {type(exc).__name__}: {str(exc).strip()}", url),
             started_at=started_at,
         )
         raise SqlFileError(path, exc) from exc

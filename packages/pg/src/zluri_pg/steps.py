@@ -8,6 +8,7 @@ from typing import Any
 from zluri_pg.context import RunContext
 from zluri_pg.paths import sql_dir
 from zluri_pg.runner import run_sql_file
+from zluri_pg.timeouts import Timeouts
 
 
 def step_path(step: str) -> Path:
@@ -20,6 +21,8 @@ def step_path(step: str) -> Path:
     return path
 
 
-def run_step(step: str, ctx: RunContext, database_url: str | None = None) -> dict[str, Any]:
-    """Run one upsert step in its own transaction and return its metrics row."""
-    return run_sql_file(step_path(step), ctx, database_url)
+def run_step(
+    step: str, ctx: RunContext, database_url: str | None = None, timeouts: Timeouts | None = None
+) -> dict[str, Any]:
+    """Run one upsert step in its own transaction (bounded by ``timeouts``) and return its metrics row."""
+    return run_sql_file(step_path(step), ctx, database_url, timeouts)

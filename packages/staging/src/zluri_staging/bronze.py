@@ -4,17 +4,37 @@ Delta table per entity at ``<root>/<entity>``, partitioned by day. The root is a
 on a cluster the executors write the table, so it must be storage they all reach.
 
 A run replaces its day's partition (``replaceWhere``), so re-running a day never duplicates bronze
-rows, and other days are untouched.
+rows, and other days are untouched. Two runs writing the same table at once conflict in Delta's
+optimistic commit (a concurrent append or delete, or two first writers of an empty folder): the
+loser retries its whole write with backoff, and since each write replaces the day, the table ends
+as if the writes had run one after the other.
+
+Retention: :func:`vacuum_bronze` deletes files no version younger than the retention needs.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from zluri_staging.fs import local_path
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WRITE_ATTEMPTS = 6
+BACKOFF_SECONDS = 0.5
 
 BRONZE_COLUMNS = ("day", "source_file", "position", "raw_record", "read_error", "flow_run_id", "ingested_at")
 
@@ -63,11 +83,132 @@ def write_bronze(
     returns the table's path."""
     path = bronze_path(root, entity)
     frame = bronze_frame(records, day=day, flow_run_id=flow_run_id, ingested_at=ingested_at or datetime.now(UTC))
-    (
+    writer = (
         frame.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"day = {_sql_string(day)}")
         .partitionBy("day")
-        .save(path)
     )
+    retry_concurrent(lambda: writer.save(path), what=f"bronze write of {entity} day {day}")
     return path
+
+
+def _concurrent_modification() -> tuple[type[BaseException], ...]:
+    # Imported late: the module installs Delta's exception conversion on the running SparkContext.
+    # The classes do not share a base (each is its own PySparkException subclass): name them all.
+    import delta.exceptions as conflicts
+
+    return tuple(getattr(conflicts, name) for name in conflicts.__all__)
+
+
+def retry_concurrent(
+    action: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = WRITE_ATTEMPTS,
+    backoff_seconds: float = BACKOFF_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``action``, retrying Delta's concurrent-modification conflicts with jittered exponential
+    backoff; any other error, or the last conflict, is raised."""
+    conflicts = _concurrent_modification()
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except conflicts as exc:
+            if attempt == attempts:
+                raise
+            delay = backoff_seconds * 2 ** (attempt - 1) * (1 + random.random())
+            log.warning(
+                "%s lost a concurrent commit (%s); retry %d of %d in %.1fs",
+                what,
+                type(exc).__name__,
+                attempt,
+                attempts - 1,
+                delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Vacuumed:
+    table: str
+    held_bytes: int
+    files: int  # files deleted (or, in a dry run, that would be)
+    freed_bytes: int
+
+
+def _bytes(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        local = local_path(path)
+        if local is not None and local.is_file():
+            total += local.stat().st_size
+    return total
+
+
+def bronze_tables(bronze_root: str) -> list[str]:
+    """The Delta tables under a local bronze root (a folder with a ``_delta_log``)."""
+    root = local_path(bronze_root)
+    if root is None or not root.is_dir():
+        return []
+    return sorted(str(p.parent) for p in root.glob("*/_delta_log"))
+
+
+def _all_younger_than(table: str, hours: float) -> bool:
+    local = local_path(table)
+    if local is None:
+        return False
+    cutoff = time.time() - hours * 3600
+    return all(f.stat().st_mtime > cutoff for f in local.rglob("*") if f.is_file() and "_delta_log" not in f.parts)
+
+
+def folder_bytes(path: str) -> int:
+    local = local_path(path)
+    if local is None or not local.exists():
+        return 0
+    return sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
+
+
+def vacuum_bronze(spark: SparkSession, bronze_root: str, *, retention_hours: float, dry_run: bool) -> list[Vacuumed]:
+    """Vacuum every bronze table under ``bronze_root``: delete data files that no table version
+    written within ``retention_hours`` still needs. Below Delta's 7-day safety floor its check is
+    lifted for this call (the caller keeps at least an hour, so a concurrent writer's files, written
+    minutes ago and not yet committed, are never taken)."""
+    # Lifted for these calls only: Delta's 7-day floor, and its file listing spread over 10,000 tasks
+    # (parallel partition discovery), which on a local master costs minutes for a few files.
+    overrides = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(max(1, spark.sparkContext.defaultParallelism)),
+    }
+    previous = {key: spark.conf.get(key, None) for key in overrides}
+    for key, value in overrides.items():
+        spark.conf.set(key, value)
+    result = []
+    try:
+        for table in bronze_tables(bronze_root):
+            held = folder_bytes(table)
+            if _all_younger_than(table, retention_hours):
+                # Vacuum takes only files older than the retention (a removed file's tombstone is younger
+                # than the file): nothing can go, so no Spark job is spent on it.
+                result.append(Vacuumed(table, held, 0, 0))
+                continue
+            statement = f"vacuum delta.`{table}` retain {float(retention_hours)} hours dry run"
+            going = [row[0] for row in spark.sql(statement).collect()]
+            freed = _bytes(going)
+            if going and not dry_run:
+                from delta.tables import DeltaTable
+
+                retry_concurrent(
+                    lambda t=table: DeltaTable.forPath(spark, t).vacuum(float(retention_hours)),
+                    what=f"vacuum of {table}",
+                )
+            result.append(Vacuumed(table, held, len(going), freed))
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+    return result

@@ -8,7 +8,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PYSPARK_PYTHON ?= $(abspath $(PY))
 
-PACKAGES := packages/metrics packages/pg packages/staging flows
+PACKAGES := packages/feedgen packages/metrics packages/pg packages/staging flows
 SOURCES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 .PHONY: setup demo test lint bench clean-demo

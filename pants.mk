@@ -1,7 +1,7 @@
 # Pants (ARCHITECTURE.md section 8), included by the Makefile.
 #
 #   make pants            bootstrap Pants, then tailor --check, lint, check (mypy), the fast tests
-#                         and the four wheels in dist/
+#                         and one wheel per package in dist/
 #   make pants-lockfile   regenerate 3rdparty/python/default.lock after changing constraints.txt
 #   make pants-test-all   every test under Pants, Spark ones included (slow)
 #
@@ -9,9 +9,9 @@
 # venv plus a pex built from PyPI) and adds the offline settings of pants.ci.toml; PANTS_OFFLINE=0
 # runs with Pants' defaults on a machine that reaches GitHub.
 PANTS := tools/pants/pants
-# Tests that need no Spark: metrics and pg (they use the root conftest's embedded Postgres, which
-# starts fine inside Pants' sandbox).
-PANTS_TEST_TARGETS ?= packages/metrics/tests:: packages/pg/tests::
+# Tests that need no Spark: feedgen (files only), metrics and pg (they use the root conftest's
+# embedded Postgres, which starts fine inside Pants' sandbox).
+PANTS_TEST_TARGETS ?= packages/feedgen/tests:: packages/metrics/tests:: packages/pg/tests::
 # mypy: the non-Spark packages (sources and tests). `make pants PANTS_CHECK_TARGETS=::` checks
 # staging and flows too (their first check builds pyspark's wheel into Pants' cache: ~4 min).
 PANTS_CHECK_TARGETS ?= packages/metrics:: packages/pg::
@@ -24,7 +24,8 @@ pants-bootstrap:
 # Every step runs even when an earlier one fails (one run shows all lint, type and test errors);
 # the target fails at the end if any step did.
 pants: pants-bootstrap
-	@# dist/ must hold exactly one wheel per package (docker/prepare-context.sh WHEELS_DIR=dist).
+	@# dist/ must hold exactly one wheel per package: docker/prepare-context.sh (WHEELS_DIR=dist)
+	@# takes the four runtime ones from it, never zluri-feedgen's.
 	@rm -f dist/zluri_*.whl
 	@failed=; \
 	step() { echo "+ $(PANTS) $$*"; $(PANTS) "$$@" || failed="$$failed\n  $(PANTS) $$*"; }; \

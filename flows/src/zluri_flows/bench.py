@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zluri_flows.extras import MissingExtra, feed_generator
+
 SCALES: dict[str, dict[str, int]] = {
     "S": {"agents": 2_000, "groups": 200, "depth": 15, "transactions": 10_000},
     "M": {"agents": 20_000, "groups": 2_000, "depth": 15, "transactions": 100_000},
@@ -108,8 +110,7 @@ class TreeMemory:
 
 def workload(out: Path, scale: str, layout: str, days: int, transactions: int | None = None) -> Path:
     """The generated feed for ``scale`` and ``layout`` (reused when its parameters match)."""
-    from zluri_flows.generator import generate_feed
-
+    generate_feed = feed_generator()
     params = {**SCALES[scale], "days": days, "per_file": LAYOUTS[layout]}
     if transactions is not None:
         params["transactions"] = transactions
@@ -324,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(read_floor(Path(args.floor_only[0]), args.floor_only[1])))
         return 0
 
+    try:
+        feed_generator()  # before anything runs: the feeds come from the feedgen extra
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     days = [f"day{n}" for n in range(1, args.days + 1)]
     problems: dict[str, list[str]] = {}

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from zluri_flows.extras import MissingExtra
+
 # Package loggers flow into Prefect's run logs (must be set before prefect is imported).
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zluri_staging,zluri_pg,zluri_metrics")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -36,7 +38,7 @@ def _fail(exc: BaseException) -> None:
     if _state["debug"]:
         raise exc
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2 if isinstance(exc, UserError) else 1)
+    raise typer.Exit(code=2 if isinstance(exc, UserError | MissingExtra) else 1)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -298,9 +300,12 @@ def generate(
     currencies: str = typer.Option("USD,EUR,GBP,INR,JPY,CHF", "--currencies", help="Comma-separated ISO codes."),
     seed: int = typer.Option(7, "--seed"),
 ) -> None:
-    """Write a synthetic feed in the real format (with realistic mess) and its expected end state."""
-    from zluri_flows.generator import generate_feed
+    """Write a synthetic feed in the real format (with realistic mess) and its expected end state.
 
+    Needs the feedgen extra: pip install 'zluri-flows[feedgen]'."""
+    from zluri_flows.extras import feed_generator
+
+    generate_feed = feed_generator()
     generate_feed(
         out,
         days=days,

@@ -49,6 +49,8 @@ with upserted as (
            current_setting('app.day'), current_setting('app.day'), current_setting('app.day')
     from day_agents
     where (select is_newest from run_order)
+    -- not compared: last_seen_day, status_day (bookkeeping: presence moves below without counting as
+    -- an update; status_day follows status, which is compared)
     on conflict (agent_id) do update set
         email = excluded.email,
         name = excluded.name,
@@ -98,6 +100,7 @@ insert into core.agent_status_history as h (agent_id, day, status, deactivated, 
 select s.agent_id, current_setting('app.day'), s.status, s.deactivated, s.listed, current_setting('app.flow_run_id')
 from day_status s
 join core.agents a on a.agent_id = s.agent_id
+-- not compared: flow_run_id, recorded_at (which run recorded the day's status, and when)
 on conflict (agent_id, day) do update set
     status = excluded.status,
     deactivated = excluded.deactivated,

@@ -17,6 +17,7 @@ with upserted as (
            current_setting('app.day'), current_setting('app.day')
     from day_roles
     where (select is_newest from run_order)
+    -- not compared: last_seen_day (presence is bookkeeping, moved below without counting as an update)
     on conflict (role_id) do update set
         name = excluded.name,
         description = excluded.description,

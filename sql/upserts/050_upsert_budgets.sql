@@ -21,6 +21,7 @@ with upserted as (
            current_setting('app.day'), current_setting('app.day')
     from day_budgets
     where (select is_newest from run_order)
+    -- not compared: last_seen_day (presence is bookkeeping, moved below without counting as an update)
     on conflict (budget_id) do update set
         budget_uuid = excluded.budget_uuid,
         name = excluded.name,

@@ -20,6 +20,7 @@ with upserted as (
            current_setting('app.day'), current_setting('app.day')
     from day_cards
     where (select is_newest from run_order)
+    -- not compared: last_seen_day (presence is bookkeeping, moved below without counting as an update)
     on conflict (card_id) do update set
         card_uuid = excluded.card_uuid,
         name = excluded.name,

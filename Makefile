@@ -29,9 +29,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# sqlfluff only lints (.sqlfluff): applied migrations must never be rewritten (the migrator
+# checksums them); `$(VENV)/bin/sqlfluff fix sql/upserts` fixes the upserts' style.
 lint: setup
 	$(VENV)/bin/ruff check --config tools/pants/ruff.toml packages flows tests tools
 	$(VENV)/bin/ruff format --config tools/pants/ruff.toml --check packages flows tests tools
+	$(VENV)/bin/sqlfluff lint --processes 1 sql
 
 SCALE ?= M
 LAYOUTS ?= files5k,files50k,onefile

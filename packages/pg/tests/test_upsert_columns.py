@@ -190,8 +190,8 @@ def _broken(text: str, old: str, new: str) -> str:
 
 def test_a_column_updated_but_no_longer_compared_is_caught():
     text = _real("050_upsert_budgets.sql")
-    broken = _broken(text, "b.spent_pending, b.spent_total)", "b.spent_pending)")
-    broken = _broken(broken, "excluded.spent_pending, excluded.spent_total)", "excluded.spent_pending)")
+    broken = _broken(text, "b.spent_pending, b.spent_total", "b.spent_pending")
+    broken = _broken(broken, "excluded.spent_pending, excluded.spent_total", "excluded.spent_pending")
     assert problems("050", text) == []
     assert [p.split(": ", 1)[1] for p in problems("050", broken)] == [
         "spent_total is updated but not compared (a change in it alone is never written)"
@@ -200,7 +200,7 @@ def test_a_column_updated_but_no_longer_compared_is_caught():
 
 def test_a_column_compared_but_not_updated_a_mismatched_pair_and_a_stale_note_are_caught():
     text = _real("060_upsert_cards.sql")
-    not_updated = _broken(text, "        period_spent = excluded.period_spent,\n", "")
+    not_updated = _broken(text, "period_spent = excluded.period_spent,\n", "")
     assert [p.split(": ", 1)[1] for p in problems("060", not_updated)] == [
         "period_spent is compared but not updated (the row is rewritten unchanged)"
     ]

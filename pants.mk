@@ -12,9 +12,9 @@ PANTS := tools/pants/pants
 # Tests that need no Spark: feedgen (files only), metrics and pg (they use the root conftest's
 # embedded Postgres, which starts fine inside Pants' sandbox).
 PANTS_TEST_TARGETS ?= packages/feedgen/tests:: packages/metrics/tests:: packages/pg/tests::
-# mypy: the non-Spark packages (sources and tests). `make pants PANTS_CHECK_TARGETS=::` checks
-# staging and flows too (their first check builds pyspark's wheel into Pants' cache: ~4 min).
-PANTS_CHECK_TARGETS ?= packages/metrics:: packages/pg::
+# mypy: every package, sources and tests (the first check of staging and flows builds pyspark's
+# wheel into Pants' cache: ~4 min, then cached).
+PANTS_CHECK_TARGETS ?= packages/feedgen:: packages/metrics:: packages/pg:: packages/staging:: flows::
 
 .PHONY: pants pants-bootstrap pants-lockfile pants-test-all
 

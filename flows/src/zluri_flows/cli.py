@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from zluri_flows.extras import MissingExtra
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 # Package loggers flow into Prefect's run logs (must be set before prefect is imported).
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zluri_staging,zluri_pg,zluri_metrics")
@@ -230,6 +233,7 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
     from zluri_flows.config import zluri_home
     from zluri_flows.console import progress_console, run_summaries, verdict
 
+    state: State[Any]
     with _remote_inputs_checked(root, days), progress_console():
         if len(days) == 1:
             state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)

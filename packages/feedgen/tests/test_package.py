@@ -12,7 +12,7 @@ ALLOWED_THIRD_PARTY = {"currency_converter"}
 
 
 def imported_top_levels(path: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)

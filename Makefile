@@ -8,7 +8,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PYSPARK_PYTHON ?= $(abspath $(PY))
 
-PACKAGES := packages/metrics packages/pg packages/staging flows
+PACKAGES := packages/feedgen packages/metrics packages/pg packages/staging flows
 SOURCES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 .PHONY: setup demo test lint bench clean-demo
@@ -29,9 +29,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# sqlfluff only lints (.sqlfluff): applied migrations must never be rewritten (the migrator
+# checksums them); `$(VENV)/bin/sqlfluff fix sql/upserts` fixes the upserts' style.
 lint: setup
 	$(VENV)/bin/ruff check --config tools/pants/ruff.toml packages flows tests tools
 	$(VENV)/bin/ruff format --config tools/pants/ruff.toml --check packages flows tests tools
+	$(VENV)/bin/sqlfluff lint --processes 1 sql
 
 SCALE ?= M
 LAYOUTS ?= files5k,files50k,onefile

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stage docker/build-context/ for docker/Dockerfile (build context: docker/):
 #
-#   wheels/            the four project wheels (zluri-metrics, -pg, -staging, -flows)
+#   wheels/            the four runtime wheels (zluri-metrics, -pg, -staging, -flows); never
+#                      zluri-feedgen, the feed generator (a dev and test tool: flow runs never
+#                      generate input; zluri-flows names it only as its optional feedgen extra)
 #   wheelhouse/        every third-party wheel they need, pinned by constraints.txt
 #   requirements.txt   the third-party requirements our wheels declare
 #   constraints.txt    constraints.txt without our own packages or local paths
@@ -11,7 +13,8 @@
 #   app/flows/src/...  the flow sources, so the deployments' file entrypoint
 #                      (flows/src/zluri_flows/flow.py:...) resolves in the image's workdir
 #
-# Project wheels: from $WHEELS_DIR if set (e.g. Pants' dist/), else `pip wheel --no-deps`.
+# Project wheels: from $WHEELS_DIR if set (e.g. Pants' dist/, which also holds zluri-feedgen's
+# wheel: only the four runtime ones are taken), else `pip wheel --no-deps` of the four.
 # Third-party wheels: from a wheelhouse in $ZLURI_CI_CACHE keyed by the pins, filled from
 # PyPI only when something is missing (pyspark is a ~450 MB sdist: built once, then reused).
 # Ivy cache: resolved on the host (which trusts this machine's TLS setup) by the pinned
@@ -88,6 +91,9 @@ fi
 for dist in "${PROJECT_DISTS[@]}"; do
   compgen -G "$CONTEXT/wheels/${dist}-*.whl" >/dev/null || die "no ${dist} wheel was produced"
 done
+staged_wheels=("$CONTEXT"/wheels/*.whl)
+[ "${#staged_wheels[@]}" -eq "${#PROJECT_DISTS[@]}" ] \
+  || die "expected only the runtime wheels (${PROJECT_DISTS[*]}) in $CONTEXT/wheels, found: $(ls "$CONTEXT/wheels")"
 
 # --- pins and requirements -----------------------------------------------------------
 if [ -f "$CONSTRAINTS" ]; then

@@ -9,16 +9,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from zluri_flows.dag import HELPDESK_ENTITIES, SPEND_ENTITIES, feed_steps
 from zluri_pg import RunContext, Timeouts, run_step, upsert_phase
 
-HELPDESK = [
-    "010_upsert_agents",
-    "015_upsert_roles",
-    "017_upsert_agent_roles",
-    "020_upsert_groups",
-    "030_update_group_status",
-]
-SPEND = ["035_upsert_fx_rates", "040_upsert_transactions", "050_upsert_budgets", "060_upsert_cards"]
+# The upsert steps of each feed in run order, from the flow's task graph (the one place it is written).
+HELPDESK = feed_steps(HELPDESK_ENTITIES)
+SPEND = feed_steps(SPEND_ENTITIES)
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "stg_agents": {"deactivated": False, "source_file": "agents/1.json"},

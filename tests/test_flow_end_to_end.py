@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlsteps import assert_core_matches, core_snapshot, query
 
+from zluri_feedgen import generate_feed
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES
-from zluri_flows.generator import generate_feed
 from zluri_pg import sql_dir
 
 DAYS = ["day1", "day2", "day3"]

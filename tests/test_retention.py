@@ -9,7 +9,7 @@ import pytest
 from sqlsteps import query
 from typer.testing import CliRunner
 
-from zluri_flows.generator import generate_feed
+from zluri_feedgen import generate_feed
 
 
 @pytest.fixture()

@@ -127,8 +127,8 @@ def test_the_same_day_twice_at_once_ends_like_one_run(db_url, spark, prefect, tm
 
     from sqlsteps import assert_core_matches
 
+    from zluri_feedgen import generate_feed
     from zluri_flows.flow import zluri_day_pipeline
-    from zluri_flows.generator import generate_feed
 
     feed = tmp_path / "feed"
     generate_feed(feed, days=1, agents=20, groups=6, depth=3, transactions=40, seed=9)

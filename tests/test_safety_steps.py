@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from sqlsteps import HELPDESK, SPEND, core_snapshot, load_staging, query
 
+from zluri_flows.dag import GUARD
 from zluri_pg import RunContext, SqlFileError, run_step
 
-GUARDED = ["005_check_mass_change", *HELPDESK]
+GUARDED = [GUARD, *HELPDESK]
 
 
 def helpdesk(agent_ids, groups: dict[int, list[int]] | None = None) -> dict[str, list[dict]]:

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SENTINEL_PASSWORD
-from zluri_flows.generator import generate_feed
+from zluri_feedgen import generate_feed
 
 FORMS = [SENTINEL_PASSWORD, quote(SENTINEL_PASSWORD, safe=""), "s3ntinel"]
 

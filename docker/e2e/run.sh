@@ -169,6 +169,8 @@ docker run --rm --network none --label "zluri-e2e=$E2E_TMP" "$IMAGE" bash -euc '
   test -d "$ZLURI_SQL_DIR/migrations" && test -d "$ZLURI_SQL_DIR/upserts"
   test -f flows/src/zluri_flows/flow.py
   zluri --help >/dev/null
+  # The feed generator is a dev and test tool: the image must not ship it.
+  python -c "import importlib.util as u; assert u.find_spec(\"zluri_feedgen\") is None, \"zluri_feedgen is installed\""
   echo "image ok: $(ls "$ZLURI_SQL_DIR"/migrations | wc -l) migrations, $(ls "$ZLURI_SQL_DIR"/upserts | wc -l) upserts"
 ' >&2
 

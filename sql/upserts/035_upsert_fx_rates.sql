@@ -14,34 +14,43 @@ insert into step_counts select 'read', count(*) from day_rates;
 
 create temp table revised on commit drop as
 select r.currency, r.rate_date, r.source, r.usd_per_unit as old_usd_per_unit, d.usd_per_unit as new_usd_per_unit
-from day_rates d
-join core.fx_rates r on r.currency = d.currency and r.rate_date = d.rate_date and r.source = d.source
+from day_rates as d
+inner join core.fx_rates as r on d.currency = r.currency and d.rate_date = r.rate_date and d.source = r.source
 where r.usd_per_unit is distinct from d.usd_per_unit;
 
 insert into core.fx_rate_revisions (currency, rate_date, source, old_usd_per_unit, new_usd_per_unit, day, flow_run_id)
-select currency, rate_date, source, old_usd_per_unit, new_usd_per_unit,
-       current_setting('app.day'), current_setting('app.flow_run_id')
+select
+    currency, rate_date, source, old_usd_per_unit, new_usd_per_unit,
+    current_setting('app.day'), current_setting('app.flow_run_id')
 from revised;
 
 select set_config('app.step_note', coalesce((
-    select count(*) || ' stored rate(s) revised, old values kept in core.fx_rate_revisions: '
-           || string_agg(currency || ' ' || rate_date || ' ' || source || ' ' || old_usd_per_unit || ' -> '
-                         || new_usd_per_unit, ', ' order by currency, rate_date, source)
+    select
+        count(*) || ' stored rate(s) revised, old values kept in core.fx_rate_revisions: '
+        || string_agg(
+            currency || ' ' || rate_date || ' ' || source || ' ' || old_usd_per_unit || ' -> '
+            || new_usd_per_unit, ', ' order by currency, rate_date, source
+        )
     from revised
-    having count(*) > 0), ''), true);
+    having count(*) > 0
+), ''), true);
 
 with upserted as (
     insert into core.fx_rates as r (currency, rate_date, usd_per_unit, source, first_used_day)
     select currency, rate_date, usd_per_unit, source, current_setting('app.day')
     from day_rates
-    on conflict (currency, rate_date, source) do update set usd_per_unit = excluded.usd_per_unit
-    where r.usd_per_unit is distinct from excluded.usd_per_unit
+    on conflict (currency, rate_date, source) do update
+        set usd_per_unit = excluded.usd_per_unit
+        where r.usd_per_unit is distinct from excluded.usd_per_unit
     returning (xmax = 0) as inserted
 ),
+
 counted as (
     insert into step_counts
-    select case when inserted then 'inserted' else 'updated' end, count(*) from upserted group by inserted
+    select case when inserted then 'inserted' else 'updated' end, count(*) from upserted
+    group by inserted
 )
+
 insert into step_counts
 select 'skipped', (select count(*) from day_rates) - (select count(*) from upserted);
 

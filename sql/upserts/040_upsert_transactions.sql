@@ -8,32 +8,48 @@ select ops.check_day_scheme(current_setting('app.day'));
 
 create temp table run_input on commit drop as
 with files as (
-    select coalesce(string_agg(source_file || ':' || sha256, ',' order by source_file), 'none') as listed,
-           coalesce(jsonb_agg(jsonb_build_object('file', source_file, 'sha256', sha256, 'records', records)
-                              order by source_file), '[]'::jsonb) as files
+    select
+        coalesce(string_agg(source_file || ':' || sha256, ',' order by source_file), 'none') as listed,
+        coalesce(jsonb_agg(
+            jsonb_build_object('file', source_file, 'sha256', sha256, 'records', records)
+            order by source_file
+        ), '[]'::jsonb) as files
     from staging.stg_input_files
-    where flow_run_id = current_setting('app.flow_run_id') and entity = 'transactions' and load_id in (select ops.committed_loads())
+    where
+        flow_run_id = current_setting('app.flow_run_id')
+        and entity = 'transactions'
+        and load_id in (select ops.committed_loads())
 ),
+
 rates as (
-    select coalesce(string_agg(currency || ':' || rate_date || ':' || usd_per_unit || ':' || source, ','
-                               order by currency, rate_date, source), '') as used
+    select
+        coalesce(string_agg(
+            currency || ':' || rate_date || ':' || usd_per_unit || ':' || source, ','
+            order by currency, rate_date, source
+        ), '') as used
     from staging.stg_fx_rates
     where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 ),
+
 staged as (
-    select count(*) as n from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
+    select count(*) as n
+    from staging.stg_transactions
+    where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
 )
-select encode(sha256(convert_to(f.listed || '|staged:' || s.n || '|rates:' || r.used, 'UTF8')), 'hex') as input_checksum,
-       f.files
-from files f, rates r, staged s;
+
+select
+    encode(sha256(convert_to(f.listed || '|staged:' || s.n || '|rates:' || r.used, 'UTF8')), 'hex') as input_checksum,
+    f.files
+from files as f, rates as r, staged as s;
 
 create temp table already_processed on commit drop as
 select exists (
     select 1
-    from ops.transaction_pipeline_state s, run_input i
-    where s.day = current_setting('app.day')
-      and s.input_checksum = i.input_checksum
-      and s.flow_run_id <> current_setting('app.flow_run_id')
+    from ops.transaction_pipeline_state as s, run_input as i
+    where
+        s.day = current_setting('app.day')
+        and s.input_checksum = i.input_checksum
+        and s.flow_run_id <> current_setting('app.flow_run_id')
 ) as done;
 
 -- Within the batch the latest updatedTime wins.
@@ -41,61 +57,71 @@ create temp table batch on commit drop as
 select distinct on (transaction_id) *
 from staging.stg_transactions
 where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
-order by transaction_id, updated_at desc, source_file desc;
+order by transaction_id asc, updated_at desc, source_file desc;
 
 insert into step_counts
-select 'read', count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads());
+select 'read', count(*)
+from staging.stg_transactions
+where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads());
 
 with upserted as (
     insert into core.transactions as t (
         transaction_id, transaction_uuid, transaction_type, occurred_at, updated_at, card_id, budget_id,
         user_id, user_name, merchant_name, raw_merchant_name, original_amount, original_currency,
         amount_usd, fx_rate, fx_rate_date, fx_source, feed_amount_usd, feed_exchange_rate,
-        first_seen_day, last_written_day, flow_run_id)
-    select transaction_id, transaction_uuid, transaction_type, occurred_at, updated_at, card_id, budget_id,
-           user_id, user_name, merchant_name, raw_merchant_name, original_amount, original_currency,
-           amount_usd, fx_rate, fx_rate_date, fx_source, feed_amount_usd, feed_exchange_rate,
-           current_setting('app.day'), current_setting('app.day'), current_setting('app.flow_run_id')
+        first_seen_day, last_written_day, flow_run_id
+    )
+    select
+        transaction_id, transaction_uuid, transaction_type, occurred_at, updated_at, card_id, budget_id,
+        user_id, user_name, merchant_name, raw_merchant_name, original_amount, original_currency,
+        amount_usd, fx_rate, fx_rate_date, fx_source, feed_amount_usd, feed_exchange_rate,
+        current_setting('app.day'), current_setting('app.day'), current_setting('app.flow_run_id')
     from batch
-    where not (select done from already_processed)
-    on conflict (transaction_id) do update set
-        transaction_uuid = excluded.transaction_uuid,
-        transaction_type = excluded.transaction_type,
-        occurred_at = excluded.occurred_at,
-        updated_at = excluded.updated_at,
-        card_id = excluded.card_id,
-        budget_id = excluded.budget_id,
-        user_id = excluded.user_id,
-        user_name = excluded.user_name,
-        merchant_name = excluded.merchant_name,
-        raw_merchant_name = excluded.raw_merchant_name,
-        original_amount = excluded.original_amount,
-        original_currency = excluded.original_currency,
-        amount_usd = excluded.amount_usd,
-        fx_rate = excluded.fx_rate,
-        fx_rate_date = excluded.fx_rate_date,
-        fx_source = excluded.fx_source,
-        feed_amount_usd = excluded.feed_amount_usd,
-        feed_exchange_rate = excluded.feed_exchange_rate,
-        last_written_day = excluded.last_written_day,
-        flow_run_id = excluded.flow_run_id
-    where t.updated_at < excluded.updated_at
+    where not (select already_processed.done from already_processed)
+    on conflict (transaction_id) do update
+        set
+            transaction_uuid = excluded.transaction_uuid,
+            transaction_type = excluded.transaction_type,
+            occurred_at = excluded.occurred_at,
+            updated_at = excluded.updated_at,
+            card_id = excluded.card_id,
+            budget_id = excluded.budget_id,
+            user_id = excluded.user_id,
+            user_name = excluded.user_name,
+            merchant_name = excluded.merchant_name,
+            raw_merchant_name = excluded.raw_merchant_name,
+            original_amount = excluded.original_amount,
+            original_currency = excluded.original_currency,
+            amount_usd = excluded.amount_usd,
+            fx_rate = excluded.fx_rate,
+            fx_rate_date = excluded.fx_rate_date,
+            fx_source = excluded.fx_source,
+            feed_amount_usd = excluded.feed_amount_usd,
+            feed_exchange_rate = excluded.feed_exchange_rate,
+            last_written_day = excluded.last_written_day,
+            flow_run_id = excluded.flow_run_id
+        where t.updated_at < excluded.updated_at
     returning (xmax = 0) as inserted
 ),
+
 counted as (
     insert into step_counts
-    select case when inserted then 'inserted' else 'updated' end, count(*) from upserted group by inserted
+    select case when inserted then 'inserted' else 'updated' end, count(*) from upserted
+    group by inserted
 ),
+
 state as (
     insert into ops.transaction_pipeline_state as s (
-        flow_run_id, day, input_checksum, files, records_staged, records_written, records_skipped, high_water_mark)
-    select current_setting('app.flow_run_id'), current_setting('app.day'), i.input_checksum, i.files,
-           (select count(*) from batch),
-           (select count(*) from upserted),
-           (select count(*) from batch) - (select count(*) from upserted),
-           (select max(updated_at) from batch)
-    from run_input i
-    where not (select done from already_processed)
+        flow_run_id, day, input_checksum, files, records_staged, records_written, records_skipped, high_water_mark
+    )
+    select
+        current_setting('app.flow_run_id'), current_setting('app.day'), i.input_checksum, i.files,
+        (select count(*) from batch),
+        (select count(*) from upserted),
+        (select count(*) from batch) - (select count(*) from upserted),
+        (select max(batch.updated_at) from batch)
+    from run_input as i
+    where not (select already_processed.done from already_processed)
     on conflict (flow_run_id, day) do update set
         input_checksum = excluded.input_checksum,
         files = excluded.files,
@@ -105,11 +131,16 @@ state as (
         high_water_mark = excluded.high_water_mark,
         processed_at = now()
 )
+
 -- Skipped: in-batch duplicates, unchanged repeats, stale versions, or the whole batch when the same
 -- input was already processed.
 insert into step_counts
-select 'skipped',
-       (select count(*) from staging.stg_transactions where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads()))
-       - (select count(*) from upserted);
+select
+    'skipped',
+    (
+        select count(*) from staging.stg_transactions
+        where flow_run_id = current_setting('app.flow_run_id') and load_id in (select ops.committed_loads())
+    )
+    - (select count(*) from upserted);
 
 select * from ops.record_step('core.transactions');

@@ -29,7 +29,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, LiteralString
+
+from zluri_flows.extras import MissingExtra, feed_generator
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCALES: dict[str, dict[str, int]] = {
     "S": {"agents": 2_000, "groups": 200, "depth": 15, "transactions": 10_000},
@@ -108,8 +113,7 @@ class TreeMemory:
 
 def workload(out: Path, scale: str, layout: str, days: int, transactions: int | None = None) -> Path:
     """The generated feed for ``scale`` and ``layout`` (reused when its parameters match)."""
-    from zluri_flows.generator import generate_feed
-
+    generate_feed = feed_generator()
     params = {**SCALES[scale], "days": days, "per_file": LAYOUTS[layout]}
     if transactions is not None:
         params["transactions"] = transactions
@@ -162,7 +166,9 @@ def read_floor(feed: Path, day: str) -> dict[str, Any]:
             reader = spark.read.option("multiLine", "true")
             if spec.layout == "results":
                 page = T.StructType([T.StructField("results", T.ArrayType(spec.record))])
-                count = reader.schema(page).json(str(folder)).select(F.sum(F.size("results"))).first()[0]
+                total = reader.schema(page).json(str(folder)).select(F.sum(F.size("results"))).first()
+                assert total is not None  # an aggregate without grouping returns one row
+                count = total[0]
             else:
                 count = reader.schema(spec.record).json(str(folder)).count()
             figures[entity] = {"seconds": round(time.perf_counter() - started, 2), "records": int(count or 0)}
@@ -238,6 +244,12 @@ def run_days(feed: Path, days: list[str]) -> tuple[float, list[DayRun]]:
     return spark_start, runs
 
 
+def _count(conn: psycopg.Connection[Any], query: LiteralString) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None  # count(*) returns one row
+    return int(row[0])
+
+
 def check_truth(url: str, feed: Path) -> list[str]:
     """Core counts that differ from the generator's truth (empty when all agree)."""
     import psycopg
@@ -246,9 +258,11 @@ def check_truth(url: str, feed: Path) -> list[str]:
     want_agents = {s: sum(1 for a in final["agents"].values() if a["status"] == s) for s in ("active", "inactive")}
     want_inactive_groups = sum(1 for g in final["groups"].values() if g["status"] == "inactive")
     with psycopg.connect(url) as conn:
-        got_agents = dict(conn.execute("select status, count(*) from core.agents group by 1").fetchall())
-        got_inactive_groups = conn.execute("select count(*) from core.groups where status = 'inactive'").fetchone()[0]
-        got_transactions = conn.execute("select count(*) from core.transactions").fetchone()[0]
+        got_agents: dict[str, int] = dict(
+            conn.execute("select status, count(*) from core.agents group by 1").fetchall()
+        )
+        got_inactive_groups = _count(conn, "select count(*) from core.groups where status = 'inactive'")
+        got_transactions = _count(conn, "select count(*) from core.transactions")
     problems = []
     for status, want in want_agents.items():
         if got_agents.get(status, 0) != want:
@@ -324,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(read_floor(Path(args.floor_only[0]), args.floor_only[1])))
         return 0
 
+    try:
+        feed_generator()  # before anything runs: the feeds come from the feedgen extra
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     days = [f"day{n}" for n in range(1, args.days + 1)]
     problems: dict[str, list[str]] = {}

@@ -8,9 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from zluri_flows.extras import MissingExtra
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 # Package loggers flow into Prefect's run logs (must be set before prefect is imported).
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zluri_staging,zluri_pg,zluri_metrics")
@@ -36,7 +41,7 @@ def _fail(exc: BaseException) -> None:
     if _state["debug"]:
         raise exc
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2 if isinstance(exc, UserError) else 1)
+    raise typer.Exit(code=2 if isinstance(exc, UserError | MissingExtra) else 1)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -228,6 +233,7 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
     from zluri_flows.config import zluri_home
     from zluri_flows.console import progress_console, run_summaries, verdict
 
+    state: State[Any]
     with _remote_inputs_checked(root, days), progress_console():
         if len(days) == 1:
             state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
@@ -298,9 +304,12 @@ def generate(
     currencies: str = typer.Option("USD,EUR,GBP,INR,JPY,CHF", "--currencies", help="Comma-separated ISO codes."),
     seed: int = typer.Option(7, "--seed"),
 ) -> None:
-    """Write a synthetic feed in the real format (with realistic mess) and its expected end state."""
-    from zluri_flows.generator import generate_feed
+    """Write a synthetic feed in the real format (with realistic mess) and its expected end state.
 
+    Needs the feedgen extra: pip install 'zluri-flows[feedgen]'."""
+    from zluri_flows.extras import feed_generator
+
+    generate_feed = feed_generator()
     generate_feed(
         out,
         days=days,

@@ -137,7 +137,7 @@ def _quiet_prefect_console() -> list[tuple[logging.Handler, int]]:
     """Raise Prefect's terminal handlers to WARNING; its API handler keeps every INFO line."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    changed = []
+    changed: list[tuple[logging.Handler, int]] = []
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs", *logging.root.manager.loggerDict):
         logger = logging.getLogger(name)
         for handler in getattr(logger, "handlers", []):

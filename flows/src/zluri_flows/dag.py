@@ -15,7 +15,10 @@ STAGE_DEPENDENCIES: dict[str, list[str]] = {
     "transactions": ["budgets", "cards"],
 }
 
-# step -> (staged entities it reads, upsert steps that must have committed first)
+# step -> (staged entities it reads, upsert steps that must have committed first), in run order:
+# the one place the order of the SQL steps is written (sql/upserts/<step>.sql is each step's file;
+# its numeric prefix follows this order, which flows/tests/test_dag.py checks). Tests take their
+# step lists from here (`feed_steps`).
 # The guard runs once the help-desk entities are staged and before any upsert, so a refused day
 # (mass change, wrong day-label scheme) writes nothing at all to the core tables.
 GUARD = "005_check_mass_change"
@@ -32,6 +35,21 @@ UPSERT_DEPENDENCIES: dict[str, tuple[list[str], list[str]]] = {
     "050_upsert_budgets": (["budgets"], [GUARD]),
     "060_upsert_cards": (["cards"], [GUARD]),
 }
+
+
+# The two feeds of a day. A step belongs to the feed whose entities it reads, or to the feed of a
+# step it waits for (the guard, which runs before both, belongs to neither).
+HELPDESK_ENTITIES = ("agents", "agent_details", "admin_groups", "roles")
+SPEND_ENTITIES = ("budgets", "cards", "transactions")
+
+
+def feed_steps(entities: tuple[str, ...]) -> list[str]:
+    """The upsert steps of the feed made of ``entities``, in run order (the guard excluded)."""
+    steps: list[str] = []
+    for step, (staged, needs) in UPSERT_DEPENDENCIES.items():
+        if step != GUARD and (set(staged) & set(entities) or set(needs) & set(steps)):
+            steps.append(step)
+    return steps
 
 
 def stage_task_name(entity: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from zluri_flows import config
 from zluri_flows.console import progress_log
@@ -69,11 +69,15 @@ def _outcome(future: PrefectFuture) -> tuple[str, str | None]:
     state = future.state
     if state.is_completed():
         return "completed", None
-    message = state.message or state.name
+    message = state.message or state.name or state.type.value
     return ("not run" if "upstream" in message.lower() else "failed"), message
 
 
-@flow(name="zluri_day_pipeline", task_runner=ThreadPoolTaskRunner(max_workers=3))
+# Stage tasks run three at a time (typed as the base class: the flow decorator takes any runner).
+_TASK_RUNNER: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=3)
+
+
+@flow(name="zluri_day_pipeline", task_runner=_TASK_RUNNER)
 def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_change: bool = False) -> dict[str, Any]:
     """Stage one feed day with Spark, upsert the core tables, publish metrics and the DQ report.
     ``allow_mass_change`` lets through a day the guard would refuse (see 005_check_mass_change)."""
@@ -100,15 +104,25 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
             config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
             for entity, needs in STAGE_DEPENDENCIES.items():
                 futures[stage_task_name(entity)] = stage_task.submit(
-                    spark, entity, day, root, url, home, bronze, wait_for=[futures[stage_task_name(n)] for n in needs]
+                    spark,
+                    entity,
+                    day,
+                    root,
+                    url,
+                    home,
+                    bronze,
+                    wait_for=[futures[stage_task_name(n)] for n in needs],
+                    return_state=False,
                 )
             for future in list(futures.values()):
                 future.wait()
             # All SQL steps of the run under one lock: another run's steps never interleave with them.
             with upsert_phase(url, run_id, timeouts.upsert_phase_seconds):
                 for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
-                    needs = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
-                    futures[step] = upsert_task.submit(step, day, url, options, timeouts, wait_for=needs)
+                    upstream = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
+                    futures[step] = upsert_task.submit(
+                        step, day, url, options, timeouts, wait_for=upstream, return_state=False
+                    )
                 for future in futures.values():
                     future.wait()
             outcomes = {name: _outcome(f) for name, f in futures.items()}

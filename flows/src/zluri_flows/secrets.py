@@ -6,6 +6,8 @@ flow runs whose environment names the block in ``ZLURI_DATABASE_SECRET`` read it
 
 from __future__ import annotations
 
+from typing import cast
+
 from zluri_pg import check_url
 
 DEFAULT_SECRET_BLOCK = "zluri-database-url"
@@ -19,7 +21,8 @@ def load_database_url(block_name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        secret = Secret.load(block_name, _sync=True)  # type: ignore[call-arg]
+        # _sync=True: the blocking call, from sync or async callers alike (no coroutine to await).
+        secret = cast(Secret, Secret.load(block_name, _sync=True))  # type: ignore[call-arg]
     except ValueError as exc:
         raise SecretNotFound(
             f"no Prefect Secret block {block_name!r} (create it with: zluri prefect secret set --name {block_name})"
@@ -30,5 +33,6 @@ def load_database_url(block_name: str) -> str:
 def save_database_url(block_name: str, url: str) -> None:
     """Create or replace the block; the URL is checked first so a malformed one is never stored."""
     from prefect.blocks.system import Secret
+    from pydantic import SecretStr
 
-    Secret(value=check_url(url)).save(block_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+    Secret(value=SecretStr(check_url(url))).save(block_name, overwrite=True, _sync=True)  # type: ignore[call-arg]

@@ -33,13 +33,13 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 # Transient failures (lost connection, lock timeout, serialization) retry with backoff; data errors do not.
 # One console line per task (zluri_flows.console) instead of Prefect's unnamed state lines.
-HOOKS = {
+HOOKS: dict[str, Any] = {
     "on_running": [task_hook("running")],
     "on_completion": [task_hook("success")],
     "on_failure": [task_hook("failure")],
 }
 
-RETRYING = {
+RETRYING: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2),
     "retry_jitter_factor": 0.5,

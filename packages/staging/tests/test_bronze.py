@@ -86,7 +86,8 @@ def test_retry_concurrent_retries_only_delta_conflicts(spark):
 
     from zluri_staging.bronze import retry_concurrent
 
-    calls, slept = [], []
+    calls: list[int] = []
+    slept: list[float] = []
 
     def conflict_once():
         calls.append(1)

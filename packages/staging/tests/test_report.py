@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from zluri_staging import dq
 from zluri_staging.report import (
@@ -29,7 +30,7 @@ def _agents_report() -> dq.EntityReport:
 
 
 def _facts(day: str = "day1", run: str = "0f7c2a4e-1111-2222-3333-444455556666", **kw) -> RunFacts:
-    defaults = dict(
+    defaults: dict[str, Any] = dict(
         started_at="2026-12-01T10:00:00+00:00", finished_at="2026-12-01T10:01:30+00:00", input_root="/feed",
         tasks=[TaskFacts("stage_agents", "success", 2.5, entity="agents", read=4, inserted=3, quarantined=1),
                TaskFacts("010_upsert_agents", "success", 0.4, step="010_upsert_agents", inserted=3, updated=1)],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame
@@ -98,7 +99,7 @@ def test_split_joins_every_failing_reason_blocks_after_blocking_rules_and_fails_
 
 # -- entities -------------------------------------------------------------------------------------
 
-AGENT = {
+AGENT: dict[str, Any] = {
     "id": 69000000001,
     "deactivated": False,
     "contact": {"active": True, "email": "a@example.test", "job_title": "IT", "name": "A"},
@@ -300,7 +301,7 @@ def test_membership_rules(spark):
     )
 
 
-PERIOD = {
+PERIOD: dict[str, Any] = {
     "startDate": "2025-04-23",
     "limit": 1000,
     "overspendBuffer": 500,

@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from zluri_staging.schemas import ENTITIES, QUARANTINE, STAGING
 
-PG_TYPES = {
+PG_TYPES: dict[T.DataType, set[str]] = {
     T.StringType(): {"text", "character"},
     T.LongType(): {"bigint"},
     T.IntegerType(): {"integer"},

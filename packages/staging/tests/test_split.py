@@ -94,8 +94,8 @@ def test_memory_is_bounded_by_the_chunk_and_the_largest_record_not_the_file():
             self.split_ref = split_ref
             self.largest = 0
 
-        def read(self, size: int = -1) -> bytes:
-            assert size > 0, "the cutter never reads a whole file at once"
+        def read(self, size: int | None = -1) -> bytes:
+            assert size is not None and size > 0, "the cutter never reads a whole file at once"
             if self.split_ref:
                 self.largest = max(self.largest, len(self.split_ref[0]._buf))
             return super().read(size)

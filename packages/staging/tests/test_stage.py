@@ -256,6 +256,7 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
     )
 
     jpy = next(r for r in fx.daily_rates(date(2026, 1, 5), date(2026, 1, 5), ["JPY"]) if r.currency == "JPY")
+    assert jpy.usd_per_unit is not None
     with psycopg.connect(db_url) as conn:
 
         def rows(sql: str) -> list[tuple]:

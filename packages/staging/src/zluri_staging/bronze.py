@@ -200,15 +200,15 @@ def vacuum_bronze(spark: SparkSession, bronze_root: str, *, retention_hours: flo
             if going and not dry_run:
                 from delta.tables import DeltaTable
 
-                retry_concurrent(
-                    lambda t=table: DeltaTable.forPath(spark, t).vacuum(float(retention_hours)),
-                    what=f"vacuum of {table}",
-                )
+                def vacuum(path: str = table) -> None:
+                    DeltaTable.forPath(spark, path).vacuum(float(retention_hours))
+
+                retry_concurrent(vacuum, what=f"vacuum of {table}")
             result.append(Vacuumed(table, held, len(going), freed))
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
     return result

@@ -302,7 +302,7 @@ def awaiting_rates(
         + [max(per_ccy) for per_ccy in overrides.values() if per_ccy]
     )
     window = timedelta(days=max_staleness_days)
-    awaiting = []
+    awaiting: list[DailyRate] = []
     for currency, dates in series.items():
         newest = dates[-1]
         if newest + window < newest_any:

@@ -26,6 +26,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import psycopg
 import pyarrow as pa
@@ -103,7 +104,7 @@ def _copy_partition(target: _Target) -> Callable[[Iterator[pa.RecordBatch]], Ite
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
-        part = TaskContext.get().partitionId()
+        part = cast(TaskContext, TaskContext.get()).partitionId()  # set in every Spark task
         first = next((b for b in batches if b.num_rows), None)
         rows = 0
         if first is not None:
@@ -205,7 +206,7 @@ def commit(database_url: str, request: LoadRequest, copied: Mapping[str, int]) -
                 sql.SQL("select count(*) from {} where flow_run_id = %s and load_id = %s").format(_identifier(name)),
                 [run, load_id],
             )
-            loaded[table] = cur.fetchone()[0]
+            loaded[table] = cast(tuple[int], cur.fetchone())[0]  # count(*) returns one row
         for table, rows in request.small_tables.items():
             loaded[table] = copy_arrow(cur, f"staging.{table}", rows, constants)
         cur.execute("delete from staging.stg_input_files where flow_run_id = %s and entity = %s", [run, request.entity])

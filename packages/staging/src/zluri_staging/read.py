@@ -139,6 +139,7 @@ def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | Non
             listed = [_local_entry(e, local) for e in entries if fnmatch.fnmatchcase(e.name, FILE_PATTERN)]
         return sorted((f for f in listed if f is not None), key=lambda f: f.name)
     jvm = spark.sparkContext._jvm
+    assert jvm is not None, "the JVM gateway exists on the driver"
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path) or not fs.getFileStatus(path).isDirectory():
@@ -236,7 +237,7 @@ def open_input(uri: str, s3: S3Settings | None = None) -> BinaryIO:
     from pyarrow import fs
 
     filesystem, path = fs.FileSystem.from_uri(uri)
-    return filesystem.open_input_stream(path)  # type: ignore[return-value]
+    return filesystem.open_input_stream(path)
 
 
 def _bins(files: list[InputFile], slots: int) -> list[list[InputFile]]:

@@ -139,7 +139,9 @@ class FileSplit:
     def _skip_ws(self) -> str:
         """The next non-blank character ('' at the end of the file)."""
         while True:
-            self._pos = _WS.match(self._buf, self._pos).end()
+            blank = _WS.match(self._buf, self._pos)
+            assert blank is not None  # the pattern matches the empty string too
+            self._pos = blank.end()
             if self._pos < len(self._buf):
                 return self._buf[self._pos]
             if not self._more():

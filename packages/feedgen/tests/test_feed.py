@@ -10,24 +10,24 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from currency_converter import CurrencyConverter
 
-from zluri_flows import generator
-from zluri_flows.generator import Mess, find_cycles, generate_feed, inactive_groups
+from zluri_feedgen import Mess, generate_feed, helpdesk
 
 LIST_ENTITIES = ("agents", "admin_groups", "roles")
 RESULTS_ENTITIES = ("budgets", "cards", "transactions")
 CURRENCIES = ("USD", "EUR", "GBP", "INR", "JPY", "CHF")
-SIZES = dict(days=3, agents=40, groups=12, depth=5, transactions=150, transactions_per_file=40)
+SIZES: dict[str, Any] = dict(days=3, agents=40, groups=12, depth=5, transactions=150, transactions_per_file=40)
 
 
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("feed")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(generator, "AGENTS_PER_FILE", 16)  # so agents span several files
+        patch.setattr(helpdesk, "AGENTS_PER_FILE", 16)  # so agents span several files
         truth = generate_feed(root, **SIZES)
     return root, truth
 
@@ -139,7 +139,8 @@ def test_exactly_one_malformed_file_is_invalid_json_and_named_in_the_truth(feed)
 
 def test_good_records_carry_every_field_the_pipeline_reads_with_its_json_type(days):
     S, INT, F, B, N = str, "int", (int, float), bool, type(None)
-    checks = {
+    # field path -> a type or tuple of types for isinstance, or INT (a JSON integer, not a boolean)
+    checks: dict[str, dict[str, Any]] = {
         "agents": {
             "id": INT,
             "deactivated": B,
@@ -372,7 +373,7 @@ def test_feed_usd_amounts_follow_the_ecb_rate_except_the_flagged_ones(feed, days
     friday = date(2025, 3, 7)
     assert truth["final"]["fx_rates"]["day3"]["rate_date"]["GBP"] == friday.isoformat()
     seen_flagged, saturday_checks = set(), 0
-    currencies = Counter()
+    currencies: Counter[str] = Counter()
     for day in days.values():
         for record in good_transactions(day):
             data = record["currencyData"]
@@ -494,29 +495,6 @@ def test_group_truth_memberships_and_roles_match_the_last_day(feed, days):
     assert any(set(r["role_ids"]) < roles_then.get(r["id"], set()) for r in last["agent_details"])  # role removed
 
 
-def test_inactive_groups_on_hand_built_hierarchies():
-    chain = {1: None, 2: 1, 3: 2, 4: 3, 5: 4}
-    assert inactive_groups(chain, {5: {100}}) == set()  # only the deepest has an active member
-    assert inactive_groups(chain, {3: {100}}) == {4, 5}  # activity flows up, never down
-
-    tree = {1: None, 2: 1, 3: 1}  # leaf 3 has only inactive members (not listed as active)
-    assert inactive_groups(tree, {2: {100}, 3: set()}) == {3}
-
-    two_cycle = {10: 11, 11: 10}
-    assert inactive_groups(two_cycle, {}) == {10, 11}  # terminates
-    assert inactive_groups({**two_cycle, 12: 10}, {12: {100}}) == set()  # a descendant lights the cycle
-
-    assert inactive_groups({7: 7}, {}) == {7}
-    assert inactive_groups({7: 7}, {7: {100}}) == set()
-    assert inactive_groups({1: 999}, {1: {100}}) == set()  # parent outside the feed is ignored
-
-
-def test_find_cycles_reports_each_cycle_once_from_its_smallest_id():
-    parents = {1: None, 2: 1, 5: 4, 4: 6, 6: 5, 7: 7, 8: 7, 9: 8}
-    assert find_cycles(parents) == [[4, 6, 5], [7]]
-    assert find_cycles({1: None, 2: 1}) == []
-
-
 # --- the truth file, determinism, knobs ------------------------------------------------------
 
 
@@ -540,7 +518,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_gives_byte_identical_trees_and_another_seed_differs(tmp_path):
-    small = dict(days=2, agents=15, groups=6, transactions=40)
+    small: dict[str, Any] = dict(days=2, agents=15, groups=6, transactions=40)
     generate_feed(tmp_path / "a", seed=11, **small)
     generate_feed(tmp_path / "b", seed=11, **small)
     generate_feed(tmp_path / "c", seed=12, **small)

@@ -11,7 +11,7 @@ export PYSPARK_PYTHON ?= $(abspath $(PY))
 PACKAGES := packages/feedgen packages/metrics packages/pg packages/staging flows
 SOURCES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: setup demo test lint bench clean-demo
+.PHONY: setup demo test test-recovery lint bench clean-demo
 
 setup: $(STAMP)
 
@@ -26,8 +26,12 @@ $(STAMP): constraints.txt requirements-dev.txt $(SOURCES)
 demo: setup
 	$(VENV)/bin/zluri demo
 
+# The recovery tests (a day SIGKILLed at four points, then re-run) take several minutes: their own target.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not recovery"
+
+test-recovery: setup
+	$(PY) -m pytest -m recovery tests
 
 # sqlfluff only lints (.sqlfluff): applied migrations must never be rewritten (the migrator
 # checksums them); `$(VENV)/bin/sqlfluff fix sql/upserts` fixes the upserts' style.

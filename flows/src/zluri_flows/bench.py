@@ -144,7 +144,7 @@ def _size(folder: Path) -> tuple[int, int]:
 # -- floors -----------------------------------------------------------------------------------------
 
 
-def read_floor(feed: Path, day: str) -> dict[str, Any]:
+def read_floor(feed: Path, day: str, jars_dir: Path | None) -> dict[str, Any]:
     """Spark start, then an explicit-schema read and count of each entity's files with Spark's own
     JSON reader: the least any reader of these files can cost. Run in its own process."""
     from pyspark.sql import functions as F
@@ -154,7 +154,7 @@ def read_floor(feed: Path, day: str) -> dict[str, Any]:
     from zluri_staging.spark import build_spark
 
     started = time.perf_counter()
-    spark = build_spark()
+    spark = build_spark(jars_dir=jars_dir)
     figures: dict[str, Any] = {"spark_start": round(time.perf_counter() - started, 2)}
     for entity in ENTITIES:
         spec = SPECS[entity]
@@ -178,8 +178,8 @@ def read_floor(feed: Path, day: str) -> dict[str, Any]:
     return figures
 
 
-def _floor_in_process(feed: Path, day: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "zluri_flows.bench", "--floor-only", str(feed), day]
+def _floor_in_process(feed: Path, day: str, jars_dir: Path) -> dict[str, Any]:
+    command = [sys.executable, "-m", "zluri_flows.bench", "--floor-only", str(feed), day, str(jars_dir)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("{"):
@@ -224,13 +224,13 @@ class DayRun:
     tasks: dict[str, dict[str, Any]]
 
 
-def run_days(feed: Path, days: list[str]) -> tuple[float, list[DayRun]]:
+def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[DayRun]]:
     """Spark start, then each day through the flow on that one session (as a backfill does)."""
     from zluri_flows.flow import zluri_day_pipeline
     from zluri_staging.spark import build_spark
 
     started = time.perf_counter()
-    spark = build_spark()
+    spark = build_spark(jars_dir=jars_dir)
     spark_start = round(time.perf_counter() - started, 1)
     runs = []
     try:
@@ -328,14 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--transactions", type=int, help="override the scale's transactions per day")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "zluri-bench")
-    parser.add_argument("--floor-only", nargs=2, metavar=("FEED", "DAY"), help=argparse.SUPPRESS)
+    parser.add_argument("--floor-only", nargs=3, metavar=("FEED", "DAY", "JARS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's ephemeral server starts in seconds on an idle machine; a busy one needs longer.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if args.floor_only:
-        print(json.dumps(read_floor(Path(args.floor_only[0]), args.floor_only[1])))
+        feed, day, jars = args.floor_only
+        print(json.dumps(read_floor(Path(feed), day, Path(jars))))
         return 0
 
     try:
@@ -344,18 +345,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    # The Delta jars `zluri setup-spark` put in the home the command started with: each layout runs
+    # in a fresh home, and a session without local jars would resolve them through Ivy on every start.
+    from zluri_flows import config
+
+    jars_dir = config.zluri_home() / "jars"
     days = [f"day{n}" for n in range(1, args.days + 1)]
     problems: dict[str, list[str]] = {}
     summary = []
     for layout in args.layouts.split(","):
         feed = workload(args.out, args.scale, layout, args.days, args.transactions)
-        floor = _floor_in_process(feed, "day1")
+        floor = _floor_in_process(feed, "day1", jars_dir)
         url, pid = _fresh_home(args.out / "homes", f"{args.scale}-{layout}-{int(time.time())}")
         from zluri_pg import embedded
 
         try:
             with TreeMemory(pid) as memory:
-                spark_start, runs = run_days(feed, days)
+                spark_start, runs = run_days(feed, days, jars_dir)
             pg_floor = postgres_floor(url)
         except BaseException:
             embedded.stop()

@@ -48,7 +48,9 @@ try:
     spark.range(3).write.format("delta").mode("overwrite").save(path)
     rows = spark.read.format("delta").load(path).count()
     assert rows == 3, rows
-    assert spark._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem") is not None
+    # Looked up as Hadoop finds a FileSystem for s3a:// (its Configuration's class loader holds the
+    # jars of spark.jars.packages); py4j's Class.forName would search only the JVM's class path.
+    assert spark._jsc.hadoopConfiguration().getClassByName("org.apache.hadoop.fs.s3a.S3AFileSystem") is not None
     print(
         f"spark {spark.version} with delta and {S3_PACKAGES[0]} ready in {time.monotonic() - started:.1f}s "
         f"(ivy: {spark.conf.get('spark.jars.ivy', '~/.ivy2.5.2')})"

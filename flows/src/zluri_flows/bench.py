@@ -299,8 +299,9 @@ def report(layout: str, feed: Path, floor: dict[str, Any], runs: list[DayRun], p
     print(header)
     for run in runs:
         for name, result in run.tasks.items():
-            seconds = result.get("seconds") or result.get("duration_seconds") or 0.0
-            records = result.get("read", result.get("rows_read")) or 0
+            # a SQL step's metrics row carries numerics as text (see tasks.upsert_task)
+            seconds = float(result.get("seconds") or result.get("duration_seconds") or 0.0)
+            records = int(result.get("read", result.get("rows_read")) or 0)
             entity = name.removeprefix("stage_")
             floor_s = floor.get(entity, {}).get("seconds") if name.startswith("stage_") else None
             rate = f"{records / seconds:8.0f}" if seconds else f"{'-':>8s}"

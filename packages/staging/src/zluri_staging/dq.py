@@ -328,8 +328,8 @@ _STATE: dict[str, Any] = {}
 
 
 def _gx() -> Any:
-    # Before GX is first imported: GX reads it then, and the pipeline must never phone home.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # The context is built with analytics off; the process edge also sets GX_ANALYTICS_ENABLED=false
+    # before GX is first imported (GX reads it then): the pipeline must never phone home.
     import great_expectations as gx
 
     return gx

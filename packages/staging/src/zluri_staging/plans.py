@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_staging import fx, rules, transforms
+from zluri_staging.fx import FxSettings
 from zluri_staging.rules import Rule
 
 SAMPLE_IDS = 20  # ids named in a warning line; the report's lists hold all of them
@@ -24,6 +25,9 @@ class StagingRun(Protocol):
 
     @property
     def spark(self) -> SparkSession: ...
+
+    @property
+    def fx(self) -> FxSettings: ...
 
     def ids_frame(self, reference: str) -> DataFrame:
         """The ids ``reference`` (a ``load.REFERENCES`` key) names in this run."""
@@ -58,7 +62,7 @@ class Plan:
 
 
 def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
-    converted = fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, fx.FxSettings.from_env()))
+    converted = fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, run.fx))
     with_cards = transforms.flag_known(converted, run.ids_frame("cards"), "card_id", "card_known")
     return transforms.flag_known(with_cards, run.ids_frame("budgets"), "budget_id", "budget_known")
 

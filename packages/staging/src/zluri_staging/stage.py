@@ -2,8 +2,9 @@
 check quality -> load + reconcile -> report, and the counts that prove nothing was dropped.
 
 ``stage_entity`` wires those phases over the entity's plan (``plans.PLANS``: its transform, rules,
-key, derived tables). The SparkSession is passed in and shared by the flow run's tasks; nothing
-here creates, configures or stops one.
+key, derived tables) for one task of a flow run (its ``RunContext``) and the run's
+``StagingSettings``. The SparkSession is passed in and shared by the flow run's tasks; nothing here
+creates, configures or stops one.
 
 Spark work is arranged so each file is read and cut into records once: the split rows are persisted
 and the bronze write fills that cache; the classified frame (every record with its status — valid,
@@ -30,9 +31,10 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from zluri_metrics import MetricsRow
+from zluri_metrics import MetricsRow, RunContext
 from zluri_staging import bronze, dq, load, read, transforms
 from zluri_staging.classify import STATUS, Tally, classify, latest_first, quarantine_rows, tally, valid_rows
+from zluri_staging.fx import FxSettings
 from zluri_staging.plans import SAMPLE_IDS, Derived, Plan, plan_for
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON
@@ -40,9 +42,18 @@ from zluri_staging.schemas import ENTITIES, staging_columns
 
 log = logging.getLogger(__name__)
 
-PIPELINE_NAME = "zluri_day_pipeline"
+__all__ = ["DerivedCounts", "MissingEntityError", "StageResult", "StagingSettings", "stage_entity"]
 
-__all__ = ["DerivedCounts", "MissingEntityError", "StageResult", "stage_entity"]
+
+@dataclass(frozen=True)
+class StagingSettings:
+    """Where a run's staging reads, writes and reports: built at the edge and passed in."""
+
+    input_root: str  # holds sync-<day>/<entity>/ (a folder or a URL Spark reads)
+    database_url: str = field(repr=False)
+    home: Path  # reports under <home>/reports
+    bronze_root: str | None = None  # a folder or URL; default <home>/bronze
+    fx: FxSettings | None = None  # default: the ECB history held under <home>
 
 
 @dataclass(frozen=True)
@@ -84,18 +95,38 @@ class StageResult:
 class _Run:
     spark: SparkSession
     entity: str
-    day: str
-    flow_run_id: str
-    input_root: str
-    database_url: str
-    home: Path
-    bronze_root: str
+    ctx: RunContext
+    settings: StagingSettings
     _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
     _cached: list[DataFrame] = field(default_factory=list, compare=False, repr=False)
 
     @property
+    def day(self) -> str:
+        return self.ctx.day
+
+    @property
+    def flow_run_id(self) -> str:
+        return self.ctx.flow_run_id
+
+    @property
+    def input_root(self) -> str:
+        return self.settings.input_root
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def bronze_root(self) -> str:
+        return self.settings.bronze_root or bronze.default_root(self.settings.home)
+
+    @property
+    def fx(self) -> FxSettings:
+        return self.settings.fx or FxSettings(home=Path(self.settings.home).resolve())
+
+    @property
     def report_dir(self) -> Path:
-        return self.home / "reports" / self.day / self.flow_run_id
+        return Path(self.settings.home) / "reports" / self.day / self.flow_run_id
 
     def ids_frame(self, reference: str) -> DataFrame:
         """The ids ``reference`` names in this run, read by an executor (once per stage call)."""
@@ -164,22 +195,11 @@ class _Read:
 # -- the entry point -------------------------------------------------------------------------------
 
 
-def stage_entity(
-    spark: SparkSession,
-    entity: str,
-    *,
-    day: str,
-    flow_run_id: str,
-    input_root: str,
-    database_url: str,
-    home: Path | str,
-    bronze_root: str | None = None,
-) -> StageResult:
-    """Stage ``entity`` of ``day`` from ``<input_root>/sync-<day>/<entity>/`` for the flow run;
-    bronze goes under ``bronze_root`` (a folder or URL; default ``<home>/bronze``)."""
+def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: StagingSettings) -> StageResult:
+    """Stage ``entity`` of the context's day from ``<input_root>/sync-<day>/<entity>/`` for the
+    context's flow run and task."""
     plan = plan_for(entity)
-    root = bronze_root or bronze.default_root(home)
-    run = _Run(spark, entity, day, flow_run_id, str(input_root), database_url, Path(home), root)
+    run = _Run(spark, entity, ctx, settings)
     clock = _Clock()
     try:
         read_in = _read_and_bronze(run)
@@ -401,8 +421,8 @@ def _metrics(run: _Run, plan: Plan, counts: Tally, copied: Mapping[str, int], st
     finished_at = datetime.now(UTC)
     return MetricsRow(
         flow_run_id=run.flow_run_id,
-        task_name=f"stage_{run.entity}",
-        pipeline_name=PIPELINE_NAME,
+        task_name=run.ctx.task_name,
+        pipeline_name=run.ctx.pipeline_name,
         table_name=f"staging.{plan.table}",
         day=run.day,
         status="success",

@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_metrics import MetricsRow, RunContext
-from zluri_staging import bronze, dq, load, read, transforms
+from zluri_staging import bronze, dq, load, read, report, transforms
 from zluri_staging.classify import STATUS, Tally, classify, latest_first, quarantine_rows, tally, valid_rows
 from zluri_staging.fx import FxSettings
 from zluri_staging.plans import SAMPLE_IDS, Derived, Plan, plan_for
@@ -332,7 +332,7 @@ def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
     results = [dq.validate(name, frame, known_refs=refs) for name, frame, refs in staged.dq_frames]
     for result in results:
         if not result.success:
-            dq.write_entity_report(run.report_dir, _entity_report(run, staged, results, loaded=0))
+            report.write_entity_report(run.report_dir, _entity_report(run, staged, results, loaded=0))
             dq.raise_on_critical(result)
     return results
 
@@ -372,7 +372,7 @@ def _report(
 ) -> StageResult:
     """Write the entity's report and log and return its counts."""
     counts, loaded = staged.tally, loaded_rows[plan.table]
-    report_path = dq.write_entity_report(run.report_dir, _entity_report(run, staged, checks, loaded=loaded))
+    report_path = report.write_entity_report(run.report_dir, _entity_report(run, staged, checks, loaded=loaded))
     clock.done("report")
     log.info(
         "staged %s: read %d, loaded %d, quarantined %d, duplicates %d; seconds %s",
@@ -399,11 +399,11 @@ def _report(
     )
 
 
-def _entity_report(run: _Run, staged: _Staged, results: list[dq.EntityDQ], loaded: int) -> dq.EntityReport:
+def _entity_report(run: _Run, staged: _Staged, results: list[dq.EntityDQ], loaded: int) -> report.EntityReport:
     primary, *others = results
     extra = [f"{r.entity}: {w}" if not w.startswith(f"{r.entity}:") else w for r in others for w in r.warnings]
     counts = staged.tally
-    return dq.EntityReport(
+    return report.EntityReport(
         entity=run.entity,
         read=counts.read,
         valid=counts.valid + counts.duplicates,
@@ -455,8 +455,8 @@ def _skip(run: _Run, plan: Plan, clock: _Clock) -> StageResult:
     )
     folder = read.entity_dir(run.input_root, run.day, run.entity)
     warning = f"{run.entity}: input folder {folder} is missing; entity skipped"
-    report_path = dq.write_entity_report(
-        run.report_dir, dq.EntityReport(run.entity, 0, 0, 0, 0, 0, {}, [warning], None)
+    report_path = report.write_entity_report(
+        run.report_dir, report.EntityReport(run.entity, 0, 0, 0, 0, 0, {}, [warning], None)
     )
     return StageResult(
         entity=run.entity,

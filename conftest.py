@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,8 +20,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+# What the edge (zluri_flows.config.apply_process_defaults) sets for a run: the libraries under test
+# read these from the environment only.
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Records are cut and loaded by Python on the executors: the interpreter running the tests.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 TEMPLATE_DB = "zluri_test_template"
 
@@ -53,9 +59,9 @@ def pg_server_url(zluri_home: Path) -> Iterator[str]:
         return
     from zluri_pg import embedded
 
-    server = embedded.ensure_running()
+    server = embedded.ensure_running(zluri_home)
     yield server.url
-    embedded.stop()
+    embedded.stop(zluri_home)
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +116,10 @@ SENTINEL_PASSWORD = "Zl-s3ntinel@pw:50%_x"
 def _postgres_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
     if not found:
-        pytest.fail("no Debian Postgres server (initdb under /usr/lib/postgresql/*/bin): "
-                    "apt-get install postgresql (.ci/run installs it)")
+        pytest.fail(
+            "no Debian Postgres server (initdb under /usr/lib/postgresql/*/bin): "
+            "apt-get install postgresql (.ci/run installs it)"
+        )
     return found[-1].parent
 
 
@@ -135,15 +143,46 @@ def password_pg_url() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "zluri", "--pwfile", str(pwfile),
-                    "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "zluri",
+            "--pwfile",
+            str(pwfile),
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     pwfile.unlink()
-    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                    "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://zluri:{quote(SENTINEL_PASSWORD, safe='')}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)

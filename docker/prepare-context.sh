@@ -9,7 +9,6 @@
 #   constraints.txt    constraints.txt without our own packages or local paths
 #   ivy/               Delta's and the S3 jars (hadoop-aws, AWS SDK bundle) resolved by Ivy
 #                      (spark.jars.ivy=/opt/zluri/ivy in the image)
-#   sql/               sql/migrations and sql/upserts (ENV ZLURI_SQL_DIR in the image)
 #   app/flows/src/...  the flow sources, so the deployments' file entrypoint
 #                      (flows/src/zluri_flows/flow.py:...) resolves in the image's workdir
 #
@@ -191,15 +190,11 @@ rm -rf "$CONTEXT/ivy"
 cp -al "$IVY_CACHE" "$CONTEXT/ivy" 2>/dev/null || cp -a "$IVY_CACHE" "$CONTEXT/ivy"
 rm -f "$CONTEXT/ivy/.complete"
 
-# --- SQL and flow sources -------------------------------------------------------------
+# --- flow sources (the SQL files ship inside the zluri-pg wheel) -----------------------
 rm -rf "$CONTEXT/sql" "$CONTEXT/app"
-mkdir -p "$CONTEXT/sql" "$CONTEXT/app/flows/src"
-for sub in migrations upserts; do
-  [ -d "sql/$sub" ] || die "sql/$sub is missing"
-  cp -R "sql/$sub" "$CONTEXT/sql/$sub"
-done
+mkdir -p "$CONTEXT/app/flows/src"
 cp -R flows/src/zluri_flows "$CONTEXT/app/flows/src/zluri_flows"
-find "$CONTEXT/app" "$CONTEXT/sql" -name '__pycache__' -type d -prune -exec rm -rf {} +
+find "$CONTEXT/app" -name '__pycache__' -type d -prune -exec rm -rf {} +
 # Files in the image must be readable by its non-root user whatever the host umask was.
 chmod -R a+rX "$CONTEXT"
 

@@ -161,17 +161,18 @@ IMAGE="$(IMAGE_TAG="$IMAGE_TAG" BASE_IMAGE="$BASE" SKIP_CONTEXT=1 bash "$ZLURI_R
 IMAGE_SIZE_MB=$(( $(docker image inspect --format '{{.Size}}' "$IMAGE") / 1024 / 1024 ))
 
 phase "image smoke test"
-# Offline (no network at all): imports, Java, the SQL folder, the flow entrypoint file.
+# Offline (no network at all): imports, Java, the SQL files in the zluri-pg wheel, the flow entrypoint file.
 docker run --rm --network none --label "zluri-e2e=$E2E_TMP" "$IMAGE" bash -euc '
   test "$(id -u)" != 0
   python -c "import pyspark, delta, prefect, zluri_pg, zluri_staging, zluri_metrics, zluri_flows; print(\"python ok: pyspark\", pyspark.__version__, \"prefect\", prefect.__version__)"
   java -version 2>&1 | head -n1
-  test -d "$ZLURI_SQL_DIR/migrations" && test -d "$ZLURI_SQL_DIR/upserts"
+  sql="$(python -c "import zluri_pg; print(zluri_pg.sql_dir())")"
+  test -d "$sql/migrations" && test -d "$sql/upserts"
   test -f flows/src/zluri_flows/flow.py
   zluri --help >/dev/null
   # The feed generator is a dev and test tool: the image must not ship it.
   python -c "import importlib.util as u; assert u.find_spec(\"zluri_feedgen\") is None, \"zluri_feedgen is installed\""
-  echo "image ok: $(ls "$ZLURI_SQL_DIR"/migrations | wc -l) migrations, $(ls "$ZLURI_SQL_DIR"/upserts | wc -l) upserts"
+  echo "image ok: $(ls "$sql"/migrations | wc -l) migrations, $(ls "$sql"/upserts | wc -l) upserts"
 ' >&2
 
 # --------------------------------------------------------------------------------------

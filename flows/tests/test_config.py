@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
-from zluri_flows.config import MissingDayError, bronze_root, check_day_folder, input_root, report_dir, spark_packages
+from zluri_flows.config import MissingDayError, Settings, check_day_folder, spark_packages
+from zluri_staging.fx import FxSettings
 
 
 def test_missing_day_folder_is_a_named_error(tmp_path):
@@ -22,9 +25,9 @@ def test_remote_roots_wait_for_the_session_and_are_checked_through_it(spark, tmp
 def test_bronze_root_defaults_under_home_and_may_be_a_url(monkeypatch, tmp_path):
     monkeypatch.setenv("ZLURI_HOME", str(tmp_path))
     monkeypatch.delenv("ZLURI_BRONZE_ROOT", raising=False)
-    assert bronze_root() == str(tmp_path / "bronze")
+    assert Settings.from_env().bronze_root == str(tmp_path / "bronze")
     monkeypatch.setenv("ZLURI_BRONZE_ROOT", "s3a://lake/zluri/bronze")
-    assert bronze_root() == "s3a://lake/zluri/bronze"
+    assert Settings.from_env().bronze_root == "s3a://lake/zluri/bronze"
 
 
 def test_s3a_roots_bring_hadoop_aws_of_pysparks_hadoop(tmp_path):
@@ -38,17 +41,18 @@ def test_s3a_roots_bring_hadoop_aws_of_pysparks_hadoop(tmp_path):
 
 def test_input_root_precedence(monkeypatch):
     monkeypatch.setenv("ZLURI_INPUT", "/from/env")
-    assert input_root("/explicit") == "/explicit"
-    assert input_root(None) == "/from/env"
+    assert Settings.from_env().input("/explicit") == "/explicit"
+    assert Settings.from_env().input(None) == "/from/env"
 
 
 def test_report_dir_is_per_day_and_run(monkeypatch, tmp_path):
     monkeypatch.setenv("ZLURI_HOME", str(tmp_path))
-    assert report_dir("day2", "abc") == tmp_path / "reports" / "day2" / "abc"
+    assert Settings.from_env().report_dir("day2", "abc") == tmp_path / "reports" / "day2" / "abc"
 
 
 def test_mass_change_options_from_flag_and_environment():
-    from zluri_flows.config import mass_change_options
+    def mass_change_options(allow: bool, env: dict[str, str]) -> dict[str, str]:
+        return Settings.from_env(env).mass_change_options(allow)
 
     assert mass_change_options(False, {}) == {
         "allow_mass_change": "false",
@@ -91,7 +95,10 @@ def test_sql_timeouts_from_the_environment(monkeypatch):
 
 
 def test_retention_days_default_and_errors(monkeypatch):
-    from zluri_flows.config import SettingError, retention_days
+    from zluri_flows.config import SettingError
+
+    def retention_days() -> int:
+        return Settings.from_env().retention_days
 
     monkeypatch.delenv("ZLURI_RETENTION_DAYS", raising=False)
     assert retention_days() == 30
@@ -108,8 +115,36 @@ def test_database_url_is_checked_and_never_echoed(monkeypatch):
 
     monkeypatch.setenv("ZLURI_DATABASE_URL", "postgresql://app:s3cret%zz@db/zluri")
     with pytest.raises(InvalidDatabaseUrl) as info:
-        database_url()
+        database_url(Settings.from_env())
     assert "s3cret" not in str(info.value)
+
+
+def test_environment_url_wins(db_url, monkeypatch):
+    from zluri_flows.config import database_url
+    from zluri_pg import connect
+
+    monkeypatch.setenv("ZLURI_DATABASE_URL", db_url)
+    with connect(database_url(Settings.from_env())) as conn:
+        assert conn.execute("select current_database()").fetchone() == (db_url.rsplit("dbname=", 1)[-1].split()[0],)
+
+
+@pytest.fixture()
+def override_file(tmp_path):
+    path = tmp_path / "rates.csv"
+    path.write_text("date,currency,usd_per_unit\n2025-03-07,GBP,1.3\n2025-03-06,AED,0.2722940\n")
+    return path
+
+
+def test_fx_settings_from_env(override_file):
+    from zluri_flows.config import fx_settings
+
+    assert fx_settings({}) == FxSettings(None, 7, Path(".zluri").resolve())
+    env = {"ZLURI_FX_RATES_FILE": str(override_file), "ZLURI_FX_MAX_STALENESS_DAYS": "3", "ZLURI_HOME": "/srv/z"}
+    assert fx_settings(env) == FxSettings(override_file, 3, Path("/srv/z"))
+    with pytest.raises(FileNotFoundError, match="ZLURI_FX_RATES_FILE"):
+        fx_settings({"ZLURI_FX_RATES_FILE": str(override_file) + ".missing"})
+    with pytest.raises(ValueError, match="whole number"):
+        fx_settings({"ZLURI_FX_MAX_STALENESS_DAYS": "a week"})
 
 
 def test_every_deployment_reads_the_url_from_a_secret_and_carries_a_concurrency_limit():

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, LiteralString
 
+from zluri_flows.environment import apply_process_defaults
 from zluri_flows.extras import MissingExtra, feed_generator
 
 if TYPE_CHECKING:
@@ -150,11 +151,12 @@ def read_floor(feed: Path, day: str, jars_dir: Path | None) -> dict[str, Any]:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    from zluri_flows.config import spark_settings
     from zluri_staging.schemas import ENTITIES as SPECS
     from zluri_staging.spark import build_spark
 
     started = time.perf_counter()
-    spark = build_spark(jars_dir=jars_dir)
+    spark = build_spark(settings=spark_settings(), jars_dir=jars_dir)
     figures: dict[str, Any] = {"spark_start": round(time.perf_counter() - started, 2)}
     for entity in ENTITIES:
         spec = SPECS[entity]
@@ -226,11 +228,12 @@ class DayRun:
 
 def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[DayRun]]:
     """Spark start, then each day through the flow on that one session (as a backfill does)."""
+    from zluri_flows.config import spark_settings
     from zluri_flows.flow import zluri_day_pipeline
     from zluri_staging.spark import build_spark
 
     started = time.perf_counter()
-    spark = build_spark(jars_dir=jars_dir)
+    spark = build_spark(settings=spark_settings(), jars_dir=jars_dir)
     spark_start = round(time.perf_counter() - started, 1)
     runs = []
     try:
@@ -274,13 +277,14 @@ def check_truth(url: str, feed: Path) -> list[str]:
     return problems
 
 
-def _fresh_home(base: Path, name: str) -> tuple[str, int | None]:
+def _fresh_home(base: Path, name: str) -> tuple[Path, str, int | None]:
+    """A new home with its embedded server; the day flows read it from ZLURI_HOME."""
     home = base / f"home-{name}"
     os.environ["ZLURI_HOME"] = str(home)
     from zluri_pg import embedded
 
-    server = embedded.ensure_running()
-    return server.url, server.pid
+    server = embedded.ensure_running(home)
+    return home, server.url, server.pid
 
 
 def _ratio(value: float | None, floor: float | None) -> str:
@@ -331,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "zluri-bench")
     parser.add_argument("--floor-only", nargs=3, metavar=("FEED", "DAY", "JARS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    apply_process_defaults()
     # Prefect's ephemeral server starts in seconds on an idle machine; a busy one needs longer.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if args.floor_only:
@@ -348,16 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # The Delta jars `zluri setup-spark` put in the home the command started with: each layout runs
     # in a fresh home, and a session without local jars would resolve them through Ivy on every start.
-    from zluri_flows import config
+    from zluri_flows.config import Settings
 
-    jars_dir = config.zluri_home() / "jars"
+    jars_dir = Settings.from_env().jars_dir
     days = [f"day{n}" for n in range(1, args.days + 1)]
     problems: dict[str, list[str]] = {}
     summary = []
     for layout in args.layouts.split(","):
         feed = workload(args.out, args.scale, layout, args.days, args.transactions)
         floor = _floor_in_process(feed, "day1", jars_dir)
-        url, pid = _fresh_home(args.out / "homes", f"{args.scale}-{layout}-{int(time.time())}")
+        home, url, pid = _fresh_home(args.out / "homes", f"{args.scale}-{layout}-{int(time.time())}")
         from zluri_pg import embedded
 
         try:
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                 spark_start, runs = run_days(feed, days, jars_dir)
             pg_floor = postgres_floor(url)
         except BaseException:
-            embedded.stop()
+            embedded.stop(home)
             raise
         report(layout, feed, floor, runs, pg_floor)
         print(f"   Spark start in the run: {spark_start} s (before the days, shared by them)")
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         problems[layout] = check_truth(url, feed)
         print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
         summary.append((layout, [r.seconds for r in runs], memory.peak / GIB, memory.peak_driver / GIB))
-        embedded.stop()
+        embedded.stop(home)
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for layout, seconds, peak, driver in summary:
         print(f"   {layout:10s} days {seconds} s   peak {peak:.2f} GiB (driver's Python {driver:.2f} GiB)")

@@ -1,26 +1,24 @@
-"""The ``zluri`` command line."""
+"""The ``zluri`` command line: an edge of the pipeline. Each invocation reads its ``Settings`` from
+the environment once (``_settings()``) and passes them down."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
+from zluri_flows.environment import apply_process_defaults
 from zluri_flows.extras import MissingExtra
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
-# Package loggers flow into Prefect's run logs (must be set before prefect is imported).
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zluri_staging,zluri_pg,zluri_metrics")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from zluri_flows.config import Settings
 
 app = typer.Typer(help="Zluri day pipeline: stage, upsert and report one feed day at a time.", no_args_is_help=True)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
@@ -30,11 +28,33 @@ secret_app = typer.Typer(help="The database URL as a Prefect Secret block.", no_
 prefect_app.add_typer(secret_app, name="secret")
 app.add_typer(prefect_app, name="prefect")
 
-_state: dict[str, bool] = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "settings": None, "database_url": None}
 
 
 class UserError(Exception):
     """An error whose message is enough: shown as one line without a traceback."""
+
+
+def _settings() -> Settings:
+    """This invocation's settings, read from the environment once, by the first command that needs
+    them; a setting that cannot be used is a usage error."""
+    from zluri_flows.config import Settings
+
+    if _state["settings"] is None:
+        try:
+            _state["settings"] = Settings.from_env()
+        except (ValueError, FileNotFoundError) as exc:
+            raise UserError(str(exc)) from None
+    return cast("Settings", _state["settings"])
+
+
+def _database_url() -> str:
+    """The invocation's database (the embedded server started if that is the default)."""
+    from zluri_flows.config import database_url
+
+    if _state["database_url"] is None:
+        _state["database_url"] = database_url(_settings())
+    return cast(str, _state["database_url"])
 
 
 def _fail(exc: BaseException) -> None:
@@ -81,6 +101,9 @@ def main(
     ),
 ) -> None:
     _state["debug"] = debug
+    _state["settings"] = _state["database_url"] = None
+    # Before Prefect, GX or Spark are first imported in this process (commands import them lazily).
+    apply_process_defaults()
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
     # Library loggers that set their own level (Prefect's) must not reach the terminal through root.
     for handler in logging.root.handlers:
@@ -91,11 +114,10 @@ def main(
 @guarded
 def db_migrate() -> None:
     """Apply pending migrations (a re-run applies nothing)."""
-    from zluri_flows.config import database_url
     from zluri_pg import mask_url, migrate
 
-    url = database_url()
-    applied = migrate(url)
+    url = _database_url()
+    applied = migrate(url, _settings().migrations_dir)
     names = ", ".join(m.path.name for m in applied) or "nothing (up to date)"
     typer.echo(f"{mask_url(url)}: applied {names}")
 
@@ -104,10 +126,9 @@ def db_migrate() -> None:
 @guarded
 def db_url() -> None:
     """Print the database URL in use (password masked); starts the embedded server if it is the default."""
-    from zluri_flows.config import database_url
     from zluri_pg import mask_url
 
-    typer.echo(mask_url(database_url()))
+    typer.echo(mask_url(_database_url()))
 
 
 @db_app.command("stop")
@@ -116,7 +137,7 @@ def db_stop() -> None:
     """Stop the embedded Postgres server of this ZLURI_HOME."""
     from zluri_pg import embedded
 
-    typer.echo("stopped" if embedded.stop() else "no embedded server was running")
+    typer.echo("stopped" if embedded.stop(_settings().home) else "no embedded server was running")
 
 
 @app.command("metrics")
@@ -127,12 +148,11 @@ def metrics(
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:
     """Print ops.pipeline_metrics as a table."""
-    from zluri_flows.config import database_url
     from zluri_flows.opscli import _resolve, print_json
     from zluri_metrics import read_rows, render_table
     from zluri_pg import connect
 
-    with connect(database_url()) as conn:
+    with connect(_database_url()) as conn:
         rows = read_rows(conn, day=day, flow_run_id=_resolve(conn, flow_run, UserError))
     if as_json:
         print_json([r.as_dict() for r in rows])
@@ -148,14 +168,14 @@ def setup_spark(
     ),
 ) -> None:
     """Resolve Delta Lake's jars once into $ZLURI_HOME/jars, so runs start from local files."""
-    from zluri_flows.config import zluri_home
     from zluri_staging.spark import build_spark, resolve_delta_jars, s3_packages
 
-    jars = resolve_delta_jars(zluri_home() / "jars")
-    typer.echo(f"Delta Lake jars ready in {zluri_home() / 'jars'}: {', '.join(j.name for j in jars)}")
+    settings = _settings()
+    jars = resolve_delta_jars(settings.jars_dir, settings.spark)
+    typer.echo(f"Delta Lake jars ready in {settings.jars_dir}: {', '.join(j.name for j in jars)}")
     if with_s3:
         packages = s3_packages()
-        build_spark("local[1]", "zluri-setup", extra_packages=packages).stop()
+        build_spark("local[1]", "zluri-setup", settings=settings.spark, extra_packages=packages).stop()
         typer.echo(f"resolved and cached: {', '.join(packages)}")
 
 
@@ -167,7 +187,7 @@ def _check_inputs(days: list[str], input_root: str | None) -> str:
         check_days(days)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    root = config.input_root(input_root)
+    root = _settings().input(input_root)
     for day in days:
         try:
             config.check_day_folder(root, day)
@@ -186,7 +206,7 @@ def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
     if not config.is_remote(root):
         yield
         return
-    with spark_for_run(root) as spark:
+    with spark_for_run(_settings(), root) as spark:
         for day in days:
             try:
                 config.check_day_folder(root, day, spark)
@@ -196,42 +216,35 @@ def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
 
 
 def _check_database(days: list[str] | None = None) -> None:
-    from zluri_flows.config import database_url
     from zluri_pg import DaySchemeError, check_database_scheme, connect
 
     try:
-        connect(database_url()).close()
+        url = _database_url()
+        connect(url).close()
     except Exception as exc:  # noqa: BLE001 - one clear line for whatever stops us connecting
         raise UserError(str(exc)) from None
     try:
-        check_database_scheme(database_url(), days or [])
+        check_database_scheme(url, days or [])
     except DaySchemeError as exc:
         raise UserError(str(exc)) from None
 
 
 def _summary(flow_run_ids: list[str]) -> str:
-    from zluri_flows.config import database_url
     from zluri_metrics import read_rows, render_table
     from zluri_pg import connect
 
-    with connect(database_url()) as conn:
+    with connect(_database_url()) as conn:
         rows = [r for run in flow_run_ids for r in read_rows(conn, flow_run_id=run)]
     return render_table(rows)
 
 
 def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool = False) -> None:
-    from zluri_flows.config import mass_change_options
+    from zluri_flows.console import progress_console, run_summaries, verdict
     from zluri_flows.flow import zluri_backfill, zluri_day_pipeline
     from zluri_flows.fx_cli import awaiting_warnings
 
     root = _check_inputs(days, input_root)
-    try:
-        mass_change_options(allow_mass_change)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     _check_database(days)
-    from zluri_flows.config import zluri_home
-    from zluri_flows.console import progress_console, run_summaries, verdict
 
     state: State[Any]
     with _remote_inputs_checked(root, days), progress_console():
@@ -241,9 +254,9 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
             state = zluri_backfill(days, root, allow_mass_change, return_state=True)
     run_ids = _day_run_ids(state.state_details.flow_run_id)
     typer.echo("\n" + _summary(run_ids))
-    for line in awaiting_warnings(run_ids):
+    for line in awaiting_warnings(_database_url(), run_ids):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
-    reports = zluri_home() / "reports"
+    reports = _settings().reports_dir
     typer.echo(f"\nreports: {reports / 'index.html'} (zluri report --open)")
     typer.echo(verdict(run_summaries(reports, run_ids)))
     if not state.is_completed():
@@ -345,7 +358,6 @@ def demo(
     input_root: Path = typer.Option(Path("data/sample"), "--input", help="The bundled sample feed."),
 ) -> None:
     """Migrate the embedded database and backfill the bundled sample, then show where to look."""
-    from zluri_flows.config import database_url
     from zluri_pg import mask_url
 
     days = sorted(
@@ -354,7 +366,7 @@ def demo(
     )
     if not days:
         raise UserError(f"no sync-<day> folders in {input_root}")
-    typer.echo(f"database: {mask_url(database_url())}\nbackfilling {', '.join(days)} from {input_root}")
+    typer.echo(f"database: {mask_url(_database_url())}\nbackfilling {', '.join(days)} from {input_root}")
     _run_days(days, str(input_root.resolve()))
     typer.echo(
         "\nlook further:\n  zluri metrics            # every metrics row\n"
@@ -374,15 +386,12 @@ def prune(
     """Apply retention: staging rows of finished runs, quarantined raw text, old reports, bronze files."""
     import json
 
-    from zluri_flows import config
     from zluri_flows.retention import prune as run_prune
     from zluri_flows.retention import render
 
-    try:
-        days = config.retention_days() if keep_days is None else keep_days
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    report = run_prune(config.database_url(), config.zluri_home(), config.bronze_root(), days, dry_run=dry_run)
+    settings = _settings()
+    days = settings.retention_days if keep_days is None else keep_days
+    report = run_prune(_database_url(), settings.home, settings.bronze_root, days, dry_run=dry_run, settings=settings)
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else render(report))
 
 
@@ -401,7 +410,7 @@ def prefect_secret_set(
     from zluri_pg import mask_url
 
     if from_env:
-        url = os.environ.get("ZLURI_DATABASE_URL", "")
+        url = _settings().database_url or ""
         if not url:
             raise UserError("--from-env: ZLURI_DATABASE_URL is not set")
     elif sys.stdin.isatty():

@@ -40,11 +40,8 @@ def failure_recorded(ctx: RunContext, table_name: str, database_url: str) -> Ite
     except Exception as exc:
         record_failure(
             database_url,
-            flow_run_id=ctx.flow_run_id,
-            task_name=ctx.task_name,
-            pipeline_name=ctx.pipeline_name,
+            ctx,
             table_name=table_name,
-            day=ctx.day,
             error=redact(f"{type(exc).__name__}: {exc}", database_url),
             started_at=started_at,
         )

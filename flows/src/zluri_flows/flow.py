@@ -1,4 +1,7 @@
-"""The Prefect flows: ``zluri_day_pipeline(day)`` and ``zluri_backfill(days)``."""
+"""The Prefect flows: ``zluri_day_pipeline(day)`` and ``zluri_backfill(days)``.
+
+A flow run's entry is an edge of the pipeline (a deployment starts there): it builds the run's
+``Settings`` from the environment once and passes what each task needs down."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ _spark_owned: dict[str, Any] = {"session": None, "users": 0}
 
 
 @contextmanager
-def spark_for_run(input_root: str | None = None) -> Iterator[Any]:
+def spark_for_run(settings: config.Settings, input_root: str | None = None) -> Iterator[Any]:
     """The run's one SparkSession. A session already running in this process (a backfill's, the
     tests', or that of a run started at the same time in another thread) is reused; one started here
     is stopped when the last run using it ends, never under another run's feet. It carries the extra
@@ -47,8 +50,11 @@ def spark_for_run(input_root: str | None = None) -> Iterator[Any]:
             if external is None and SparkContext._active_spark_context is not None:
                 external = SparkSession.builder.getOrCreate()  # started by another thread
             if external is None:
-                packages = config.spark_packages(config.input_root(input_root), config.bronze_root())
-                _spark_owned["session"] = build_spark(jars_dir=config.zluri_home() / "jars", extra_packages=packages)
+                config.apply_process_defaults()
+                packages = config.spark_packages(settings.input(input_root), settings.bronze_root)
+                _spark_owned["session"] = build_spark(
+                    settings=settings.spark, jars_dir=settings.jars_dir, extra_packages=packages
+                )
         if external is None:
             _spark_owned["users"] += 1
             session = _spark_owned["session"]
@@ -83,51 +89,47 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
     ``allow_mass_change`` lets through a day the guard would refuse (see 005_check_mass_change)."""
     logger = get_run_logger()
     config.validate_day(day)
-    options = config.mass_change_options(allow_mass_change)
-    root = config.input_root(input_root)
+    settings = config.Settings.from_env()
+    options = settings.mass_change_options(allow_mass_change)
+    root = settings.input(input_root)
     config.check_day_folder(root, day)
-    url = config.database_url()
-    home = str(config.zluri_home())
+    url = config.database_url(settings)
     started_at = datetime.now(UTC)
     progress_log.info("day %s: run %s started (input %s)", day, str(flow_run.id)[:8], root)
-    bronze = config.bronze_root()
-    timeouts = config.sql_timeouts()
-    keep_days = config.retention_days()
     run_id = str(flow_run.id)
-    migrate_task(url)
+    migrate_task(url, settings.migrations_dir)
     check_database_scheme(url, [day])
     start_run(url, run_id, day)
 
     futures: dict[str, PrefectFuture] = {}
-    with spark_for_run(root) as spark:
+    with spark_for_run(settings, root) as spark:
         try:
             config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
+            staging = settings.staging(url, root)
             for entity, needs in STAGE_DEPENDENCIES.items():
                 futures[stage_task_name(entity)] = stage_task.submit(
                     spark,
                     entity,
                     day,
-                    root,
-                    url,
-                    home,
-                    bronze,
+                    staging,
                     wait_for=[futures[stage_task_name(n)] for n in needs],
                     return_state=False,
                 )
             for future in list(futures.values()):
                 future.wait()
             # All SQL steps of the run under one lock: another run's steps never interleave with them.
+            timeouts = settings.timeouts
             with upsert_phase(url, run_id, timeouts.upsert_phase_seconds):
                 for step, (staged, steps) in UPSERT_DEPENDENCIES.items():
                     upstream = [futures[stage_task_name(e)] for e in staged] + [futures[s] for s in steps]
                     futures[step] = upsert_task.submit(
-                        step, day, url, options, timeouts, wait_for=upstream, return_state=False
+                        step, day, url, options, timeouts, settings.sql_dir, wait_for=upstream, return_state=False
                     )
                 for future in futures.values():
                     future.wait()
             outcomes = {name: _outcome(f) for name, f in futures.items()}
             # The report is written whatever happened, and says the run failed if any task did.
-            report = publish_task(day, run_id, url, outcomes, started_at, root)
+            report = publish_task(day, run_id, url, outcomes, started_at, root, settings.reports_dir)
 
             failed = {name: msg for name, (kind, msg) in outcomes.items() if kind == "failed"}
             not_run = sorted(name for name, (kind, _) in outcomes.items() if kind == "not run")
@@ -144,7 +146,7 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
                 logger.warning("could not record the failed run in ops.day_runs: %s", exc)
             raise
         # The day is done: what earlier runs left behind and what has aged out can go.
-        prune_task(url, home, bronze, keep_days, spark)
+        prune_task(url, str(settings.home), settings.bronze_root, settings.retention_days, spark)
     logger.info("day %s completed; report at %s", day, report)
     return {
         "day": day,
@@ -160,9 +162,9 @@ def zluri_backfill(
 ) -> list[dict[str, Any]]:
     """Run days in the given order as subflows, stopping at the first failure."""
     check_days(days)
-    config.mass_change_options(allow_mass_change)
+    settings = config.Settings.from_env()
     results = []
-    with spark_for_run(input_root):
+    with spark_for_run(settings, input_root):
         for index, day in enumerate(days):
             state = zluri_day_pipeline(day, input_root, allow_mass_change, return_state=True)
             if not state.is_completed():

@@ -4,12 +4,14 @@ transactions that waited for them."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from zluri_staging.fx import FxSettings
 
 fx_app = typer.Typer(help="FX rates: download the ECB history, show what is held.", no_args_is_help=True)
 
@@ -22,12 +24,11 @@ def _age(newest: date | None) -> int | None:
     return None if newest is None else (_today() - newest).days
 
 
-def fx_status_report(home: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def fx_status_report(home: Path, settings: FxSettings) -> dict[str, Any]:
     """Per source (downloaded, bundled, override): where it is, its newest rate date and age in
     days; plus which ECB file runs use and from which date transactions wait for a rate."""
     from zluri_staging import fx, fx_history
 
-    settings = fx.FxSettings.from_env(environ)
     bundled = fx_history.read_history(fx_history.bundled_file())
     sources: list[dict[str, Any]] = []
     held = fx_history.downloaded_file(home)
@@ -79,11 +80,11 @@ def fx_status_report(home: Path, environ: dict[str, str] | None = None) -> dict[
 def fx_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Per rate source: the newest rate date and how many days old it is."""
     from zluri_flows import cli
-    from zluri_flows.config import zluri_home
 
     @cli.guarded
     def body() -> None:
-        report = fx_status_report(zluri_home())
+        settings = cli._settings()
+        report = fx_status_report(settings.home, settings.fx)
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return
@@ -108,14 +109,14 @@ def fx_update(
 ) -> None:
     """Download the ECB rate history, check it, and make it the one runs use (atomically)."""
     from zluri_flows import cli
-    from zluri_flows.config import zluri_home
 
     @cli.guarded
     def body() -> None:
         from zluri_staging import fx_history
 
-        source = url or os.environ.get(fx_history.SOURCE_URL_ENV, "").strip() or fx_history.default_source_url()
-        home = zluri_home()
+        settings = cli._settings()
+        source = url or settings.fx_source_url or fx_history.default_source_url()
+        home = settings.home
         try:
             installed = fx_history.install(home, fx_history.download(source), source)
         except (fx_history.DownloadError, fx_history.HistoryFileError) as exc:
@@ -128,12 +129,11 @@ def fx_update(
     body()
 
 
-def awaiting_warnings(flow_run_ids: list[str]) -> list[str]:
+def awaiting_warnings(url: str, flow_run_ids: list[str]) -> list[str]:
     """One line per day of these runs that parked transactions awaiting an FX rate."""
-    from zluri_flows.config import database_url
     from zluri_pg import connect
 
-    with connect(database_url()) as conn:
+    with connect(url) as conn:
         rows = conn.execute(
             """select day, count(*), max(substring(reason from '\\(newest rate ([0-9-]+)\\)$'))
                from ops.quarantine_committed where flow_run_id = any(%s) and retriable group by day order by day""",
@@ -174,15 +174,14 @@ def register(app: typer.Typer) -> None:
         input_root: str | None = typer.Option(None, "--input", help="Root holding sync-<day>/ (default $ZLURI_INPUT)."),
     ) -> None:
         """Re-run exactly the days that hold retriable work (today: transactions awaiting an FX rate)."""
-        from zluri_flows.config import database_url
         from zluri_pg import migrate
 
         if reason != "fx":
             raise cli.UserError(f"unknown reason {reason!r}: the only reason is 'fx'")
         if day is not None:
             cli._check_inputs([day], input_root)
-        url = database_url()
-        migrate(url)
+        url = cli._database_url()
+        migrate(url, cli._settings().migrations_dir)
         days = awaiting_days(url, day)
         if not days:
             typer.echo("no day holds transactions awaiting an FX rate" + (f" (day {day})" if day else ""))

@@ -12,12 +12,16 @@ import shutil
 import subprocess
 import sys
 import webbrowser
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from zluri_flows.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Free disk below this makes doctor fail: a day's bronze, reports and Spark spill need room.
@@ -73,12 +77,11 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _fx_age() -> dict[str, Any]:
-    from zluri_flows.config import zluri_home
+def _fx_age(settings: Settings) -> dict[str, Any]:
     from zluri_staging import fx
 
-    sources: dict[str, Any] = {"ecb": fx.newest_published_date(zluri_home())}
-    override = os.environ.get("ZLURI_FX_RATES_FILE")
+    sources: dict[str, Any] = {"ecb": fx.newest_published_date(settings.home)}
+    override = str(settings.fx.override_file) if settings.fx.override_file else None
     if override and Path(override).is_file():
         dates = [d for series in fx.read_override_file(Path(override)).values() for d in series]
         sources["override"] = max(dates, default=None)
@@ -93,25 +96,26 @@ def _fx_age() -> dict[str, Any]:
 
 def register(app: typer.Typer) -> None:
     """Add the operating commands to the ``zluri`` app."""
-    from zluri_flows.cli import UserError, guarded
+    from zluri_flows.cli import UserError, _database_url, _settings, guarded
 
     @app.command("status")
     @guarded
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
         """Newest applied day per table family, each day's last run, rejected records, FX age, database, disk."""
-        from zluri_flows.config import bronze_root, database_url, zluri_home
         from zluri_flows.retention import space_held
         from zluri_pg import connect, mask_url
         from zluri_pg import ops as ops_tables
 
-        url = database_url()
+        settings = _settings()
+        url = _database_url()
         with connect(url) as conn:
             state = ops_tables.pipeline_status(conn)
-        home = zluri_home()
+        home = settings.home
         state.update(database=mask_url(url), home=str(home), home_bytes=_disk_used(home) if home.exists() else 0,
-                     fx=_fx_age())  # fmt: skip
+                     fx=_fx_age(settings))  # fmt: skip
         state["space"] = [
-            {"area": p.area, "name": p.name, "held_bytes": p.held_bytes} for p in space_held(url, home, bronze_root())
+            {"area": p.area, "name": p.name, "held_bytes": p.held_bytes}
+            for p in space_held(url, home, settings.bronze_root)
         ]
         if as_json:
             print_json(state)
@@ -177,11 +181,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON (raw records in full)."),
     ) -> None:
         """List rejected records (ops.quarantine) with their reason and source file."""
-        from zluri_flows.config import database_url
         from zluri_pg import connect
         from zluri_pg import ops as ops_tables
 
-        with connect(database_url()) as conn:
+        with connect(_database_url()) as conn:
             run_id = _resolve(conn, flow_run, UserError)
             rows = ops_tables.quarantine_rows(conn, day=day, entity=entity, reason=reason, flow_run_id=run_id,
                                               limit=limit)  # fmt: skip
@@ -200,7 +203,7 @@ def register(app: typer.Typer) -> None:
     @guarded
     def doctor() -> None:
         """Check Python, Java, the Delta jars, the database, the home folder and free disk; exit 1 if any fails."""
-        checks = _doctor_checks()
+        checks = _doctor_checks(_settings(), _database_url)
         for name, ok, detail, fix in checks:
             typer.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<10} {detail}")
             if not ok:
@@ -216,10 +219,9 @@ def register(app: typer.Typer) -> None:
         open_page: bool = typer.Option(False, "--open", help="Open the newest run's page in a browser."),
     ) -> None:
         """Rebuild the history page ($ZLURI_HOME/reports/index.html) and print it and the newest run's page."""
-        from zluri_flows.config import zluri_home
         from zluri_staging.report import build_history
 
-        root = zluri_home() / "reports"
+        root = _settings().reports_dir
         if not root.is_dir():
             raise UserError(f"no reports yet under {root}; run a day first (zluri run --day DAY)")
         history = build_history(root)
@@ -244,8 +246,7 @@ def _resolve(conn: Any, flow_run: str | None, error: type[Exception]) -> str | N
         raise error(str(exc)) from None
 
 
-def _doctor_checks() -> list[tuple[str, bool, str, str]]:
-    from zluri_flows.config import zluri_home
+def _doctor_checks(settings: Settings, database_url: Callable[[], str]) -> list[tuple[str, bool, str, str]]:
     from zluri_staging.spark import delta_jars
 
     checks: list[tuple[str, bool, str, str]] = []
@@ -272,8 +273,8 @@ def _doctor_checks() -> list[tuple[str, bool, str, str]]:
             "install Java 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME",
         )
     )
-    home = zluri_home()
-    jars = delta_jars(home / "jars")
+    home = settings.home
+    jars = delta_jars(settings.jars_dir)
     checks.append(
         (
             "delta jars",
@@ -283,7 +284,6 @@ def _doctor_checks() -> list[tuple[str, bool, str, str]]:
         )
     )
     try:
-        from zluri_flows.config import database_url
         from zluri_pg import connect, mask_url
 
         url = database_url()

@@ -14,7 +14,6 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from zluri_flows.config import report_dir, zluri_home
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
 from zluri_metrics import MetricsRow, read_rows
 from zluri_pg import connect
@@ -84,6 +83,7 @@ def publish(
     *,
     started_at: datetime | None = None,
     input_root: str | None = None,
+    reports_dir: Path,
 ) -> Path:
     """Write the run report and rebuild the history page, then the Prefect artifacts; return the run folder.
 
@@ -92,7 +92,7 @@ def publish(
     """
     from zluri_staging.report import RunFacts, build_history, write_run_report
 
-    folder = report_dir(day, flow_run_id)
+    folder = Path(reports_dir) / day / flow_run_id
     folder.mkdir(parents=True, exist_ok=True)
     with connect(database_url) as conn:
         rows = read_rows(conn, flow_run_id=flow_run_id)
@@ -109,7 +109,7 @@ def publish(
         cycles_found=sum(int(q["count"]) for q in quarantine if q["reason"].startswith("cycle in group hierarchy")),
     )  # fmt: skip
     summary_path = write_run_report(folder, facts)
-    build_history(zluri_home() / "reports")
+    build_history(Path(reports_dir))
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(
         key=_artifact_key("metrics", day),

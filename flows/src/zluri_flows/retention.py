@@ -17,10 +17,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zluri_pg.retention import Pruned, prune_database
 from zluri_pg.retention import space_held as database_space_held
+
+if TYPE_CHECKING:
+    from zluri_flows.config import Settings
 
 # A writer's new bronze files are uncommitted for minutes at most: never vacuum younger ones, so a
 # prune may run while another day is being written, whatever N is.
@@ -94,10 +97,17 @@ def prune_bronze(spark: Any, bronze_root: str, keep_days: int, *, dry_run: bool)
 
 
 def prune(
-    database_url: str, home: Path, bronze_root: str, keep_days: int, *, dry_run: bool, spark: Any = None
+    database_url: str,
+    home: Path,
+    bronze_root: str,
+    keep_days: int,
+    *,
+    dry_run: bool,
+    spark: Any = None,
+    settings: Settings | None = None,
 ) -> PruneReport:
     """Apply (or with ``dry_run`` list) retention everywhere. Bronze tables need a SparkSession: pass
-    the run's, or one is started only if there are bronze tables to vacuum."""
+    the run's, or one is started (from ``settings``) only if there are bronze tables to vacuum."""
     from zluri_staging.bronze import bronze_tables
 
     if keep_days < 0:
@@ -108,7 +118,9 @@ def prune(
         if spark is None:
             from zluri_flows.flow import spark_for_run
 
-            with spark_for_run(bronze_root) as session:
+            if settings is None:
+                raise ValueError("prune needs a SparkSession or the settings to start one")
+            with spark_for_run(settings, bronze_root) as session:
                 items += prune_bronze(session, bronze_root, keep_days, dry_run=dry_run)
         else:
             items += prune_bronze(spark, bronze_root, keep_days, dry_run=dry_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -13,10 +13,14 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from zluri_flows.console import task_hook
+from zluri_flows.dag import stage_task_name
 from zluri_flows.failures import failure_recorded, is_transient
 from zluri_pg import RunContext, Timeouts, migrate, run_step
 from zluri_staging.fx import awaiting_summary
 from zluri_staging.stage import stage_entity
+
+if TYPE_CHECKING:
+    from zluri_staging.stage import StagingSettings
 
 
 def _context(day: str, task_name: str, options: dict[str, str] | None = None) -> RunContext:
@@ -49,28 +53,17 @@ RETRYING: dict[str, Any] = {
 
 
 @task(name="migrate", task_run_name="migrate", **RETRYING, **HOOKS)
-def migrate_task(database_url: str) -> list[str]:
-    applied = [m.path.name for m in migrate(database_url)]
+def migrate_task(database_url: str, migrations_dir: Path | None = None) -> list[str]:
+    applied = [m.path.name for m in migrate(database_url, migrations_dir)]
     get_run_logger().info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
     return applied
 
 
 @task(name="stage", task_run_name="stage_{entity}", **RETRYING, **HOOKS)
-def stage_task(
-    spark: Any, entity: str, day: str, input_root: str, database_url: str, home: str, bronze_root: str | None = None
-) -> dict[str, Any]:
-    ctx = _context(day, f"stage_{entity}")
-    with failure_recorded(ctx, f"staging.stg_{entity}", database_url):
-        result = stage_entity(
-            spark,
-            entity,
-            day=day,
-            flow_run_id=ctx.flow_run_id,
-            input_root=input_root,
-            database_url=database_url,
-            home=home,
-            bronze_root=bronze_root,
-        )
+def stage_task(spark: Any, entity: str, day: str, staging: StagingSettings) -> dict[str, Any]:
+    ctx = _context(day, stage_task_name(entity))
+    with failure_recorded(ctx, f"staging.stg_{entity}", staging.database_url):
+        result = stage_entity(spark, entity, ctx, staging)
     get_run_logger().info(
         "staged %s: read %s, loaded %s, quarantined %s, duplicates %s",
         entity,
@@ -97,8 +90,9 @@ def upsert_task(
     database_url: str,
     options: dict[str, str] | None = None,
     timeouts: Timeouts | None = None,
+    sql_dir: Path | None = None,
 ) -> dict[str, Any]:
-    row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url, timeouts)
+    row = run_step(step, _context(day, step.split("_", 1)[1], options), database_url, timeouts, sql_dir)
     get_run_logger().info(
         "%s: inserted %s, updated %s, deleted %s, skipped %s, quarantined %s",
         step,
@@ -136,8 +130,12 @@ def publish_task(
     outcomes: dict[str, tuple[str, str | None]],
     started_at: datetime,
     input_root: str,
+    reports_dir: Path,
 ) -> str:
     """The run report (summary.json, run page), the history page and the run's Prefect artifacts."""
     from zluri_flows.report import publish
 
-    return str(publish(day, flow_run_id, database_url, outcomes, started_at=started_at, input_root=input_root))
+    folder = publish(
+        day, flow_run_id, database_url, outcomes, started_at=started_at, input_root=input_root, reports_dir=reports_dir
+    )
+    return str(folder)

@@ -29,12 +29,6 @@ def test_unreachable_database_is_one_clear_error_without_password():
     assert "topsecret" not in str(info.value)
 
 
-def test_environment_url_wins(db_url, monkeypatch):
-    monkeypatch.setenv("ZLURI_DATABASE_URL", db_url)
-    with connect() as conn:
-        assert conn.execute("select current_database()").fetchone() == (db_url.rsplit("dbname=", 1)[-1].split()[0],)
-
-
 SECRET = "s3cr@t:x%zz"
 
 

@@ -15,6 +15,7 @@ import pytest
 from chispa import assert_df_equality
 
 from zluri_staging import dq
+from zluri_staging.report import EntityReport, read_entity_reports, write_entity_report
 
 pytestmark = pytest.mark.spark
 
@@ -181,9 +182,9 @@ def test_every_expectation_reports_what_it_observed_passed_or_not(clean, transac
 
 
 def test_entity_reports_round_trip_through_the_report_folder(tmp_path, clean, memberships_dq, empty_cwd):
-    agents = dq.EntityReport("agents", 3, 2, 1, 0, 2, {"invalid agent id": 1}, ["a warning"], clean["agents"])
-    groups = dq.EntityReport("admin_groups", 4, 4, 0, 1, 3, derived_dq=[memberships_dq])
+    agents = EntityReport("agents", 3, 2, 1, 0, 2, {"invalid agent id": 1}, ["a warning"], clean["agents"])
+    groups = EntityReport("admin_groups", 4, 4, 0, 1, 3, derived_dq=[memberships_dq])
     for report in (agents, groups):
-        dq.write_entity_report(tmp_path, report)
-    assert dq.read_entity_reports(tmp_path) == [groups, agents]
+        write_entity_report(tmp_path, report)
+    assert read_entity_reports(tmp_path) == [groups, agents]
     assert list(empty_cwd.iterdir()) == []

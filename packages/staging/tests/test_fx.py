@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import cast
 
 import psycopg
@@ -124,16 +123,6 @@ def test_no_rate_beyond_the_staleness_window():
     last = bounds["USD"].last_date
     beyond = daily_rates(last.fromordinal(last.toordinal() + 7), last.fromordinal(last.toordinal() + 8), ["EUR"])
     assert [(r.on_date.toordinal() - last.toordinal(), r.rate_date) for r in beyond] == [(7, last)]
-
-
-def test_settings_from_env(override_file):
-    assert FxSettings.from_env({}) == FxSettings(None, 7, Path(".zluri").resolve())
-    env = {"ZLURI_FX_RATES_FILE": str(override_file), "ZLURI_FX_MAX_STALENESS_DAYS": "3", "ZLURI_HOME": "/srv/z"}
-    assert FxSettings.from_env(env) == FxSettings(override_file, 3, Path("/srv/z"))
-    with pytest.raises(FileNotFoundError, match="ZLURI_FX_RATES_FILE"):
-        FxSettings.from_env({"ZLURI_FX_RATES_FILE": str(override_file) + ".missing"})
-    with pytest.raises(ValueError, match="whole number"):
-        FxSettings.from_env({"ZLURI_FX_MAX_STALENESS_DAYS": "a week"})
 
 
 def test_bad_override_file_is_rejected_with_its_line(tmp_path):

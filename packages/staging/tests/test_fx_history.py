@@ -94,10 +94,10 @@ def test_install_refuses_a_broken_or_older_file_and_keeps_what_is_held(tmp_path:
     assert len(list((tmp_path / "fx.d").iterdir())) == 1
 
 
-def test_settings_from_env_use_the_downloaded_history(tmp_path: Path):
-    assert fx.FxSettings.from_env({"ZLURI_HOME": str(tmp_path)}).history_file == fx_history.bundled_file()
+def test_settings_use_the_downloaded_history(tmp_path: Path):
+    assert fx.FxSettings(home=tmp_path).history_file == fx_history.bundled_file()
     fx_history.install(tmp_path, LATER, "http://127.0.0.1/x.zip")
-    assert fx.FxSettings.from_env({"ZLURI_HOME": str(tmp_path)}).history_file == fx_history.downloaded_file(tmp_path)
+    assert fx.FxSettings(home=tmp_path).history_file == fx_history.downloaded_file(tmp_path)
 
 
 def test_past_the_newest_rate_a_current_currency_awaits_and_a_dead_one_does_not(tmp_path: Path):

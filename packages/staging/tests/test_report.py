@@ -10,10 +10,12 @@ from typing import Any
 from zluri_staging import dq
 from zluri_staging.report import (
     Anomaly,
+    EntityReport,
     RunFacts,
     TaskFacts,
     build_history,
     find_anomalies,
+    write_entity_report,
     write_run_report,
 )
 
@@ -23,10 +25,10 @@ BAD_EMAIL = dq.ExpectationOutcome("expect_column_values_to_match_regex(email)", 
                                   ["not-an-email"], "have an email that is not an address", unexpected_percent=33.3)  # fmt: skip
 
 
-def _agents_report() -> dq.EntityReport:
+def _agents_report() -> EntityReport:
     validation = dq.EntityDQ("agents", 1, 1, [], ["agents: 1 of 3 rows have an email that is not an address"],
                              [UNIQUE, BAD_EMAIL])  # fmt: skip
-    return dq.EntityReport("agents", 4, 3, 1, 0, 3, {"invalid agent id": 1}, [], validation)
+    return EntityReport("agents", 4, 3, 1, 0, 3, {"invalid agent id": 1}, [], validation)
 
 
 def _facts(day: str = "day1", run: str = "0f7c2a4e-1111-2222-3333-444455556666", **kw) -> RunFacts:
@@ -46,7 +48,7 @@ def _facts(day: str = "day1", run: str = "0f7c2a4e-1111-2222-3333-444455556666",
 
 
 def test_a_clean_run_page_shows_counts_warnings_quarantine_expectations_and_steps(tmp_path):
-    dq.write_entity_report(tmp_path, _agents_report())
+    write_entity_report(tmp_path, _agents_report())
     summary = json.loads(write_run_report(tmp_path, _facts()).read_text())
     assert (summary["day"], summary["success"], summary["status"], summary["duration_seconds"]) == (
         "day1", True, "succeeded", 90.0)  # fmt: skip
@@ -85,7 +87,7 @@ def test_a_clean_run_page_shows_counts_warnings_quarantine_expectations_and_step
 
 
 def test_a_task_that_failed_before_its_report_fails_the_run_and_is_named(tmp_path):
-    dq.write_entity_report(tmp_path, _agents_report())
+    write_entity_report(tmp_path, _agents_report())
     facts = _facts(tasks=[
         TaskFacts("stage_agents", "success", 2.5, entity="agents"),
         TaskFacts("stage_cards", "failure", 1.0, entity="cards", error="CheckViolation: cards_rejected"),
@@ -104,7 +106,7 @@ def test_a_task_that_failed_before_its_report_fails_the_run_and_is_named(tmp_pat
 
 def test_a_critical_expectation_fails_the_run_even_if_every_task_succeeded(tmp_path):
     failing = dq.EntityDQ("cards", 0, 1, [("expect_column_values_to_be_unique(card_id)", ["c1"])], [])
-    dq.write_entity_report(tmp_path, dq.EntityReport("cards", 2, 2, 0, 0, 0, dq=failing))
+    write_entity_report(tmp_path, EntityReport("cards", 2, 2, 0, 0, 0, dq=failing))
     summary = json.loads(write_run_report(tmp_path, _facts(tasks=[])).read_text())
     assert summary["success"] is False
     assert [f["entity"] for f in summary["failed"]] == ["cards"]

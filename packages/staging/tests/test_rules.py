@@ -1,5 +1,6 @@
-"""rules.py: every rule of every entity with a passing and a failing row, through the one ``split``
-(both outputs compared whole), reasons joined, blocking rules, null predicates failing closed."""
+"""rules.py: every rule of every entity with a passing and a failing row, through the production
+path ``classify.classify`` (the rows that pass and the quarantine rows compared whole), reasons
+joined, blocking rules, null predicates failing closed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from zluri_staging import fx, read, rules, transforms
-from zluri_staging.rules import Rule, split
+from zluri_staging.classify import QUARANTINED, STATUS, classify, quarantine_rows
+from zluri_staging.rules import REASON, Rule
 from zluri_staging.schemas import ENTITIES
 
 Q_SCHEMA = "entity string, source_file string, reason string, raw_record string"
@@ -29,6 +31,14 @@ def parsed(spark, entity: str, items: list, extra_files: dict[str, str] | None =
     files = [(f"sync-d/{entity}/1.json", json.dumps(body, ensure_ascii=False)), *(extra_files or {}).items()]
     frame = spark.createDataFrame(files, "source_file string, value string")
     return read.records(read.parse_files(frame, ENTITIES[entity]))
+
+
+def split(df: DataFrame, rule_list, entity: str) -> tuple[DataFrame, DataFrame]:
+    """(rows that pass every rule, with df's columns; their quarantine rows): ``classify`` marks the
+    rows that pass valid or duplicate (which copy of a key wins is not a rule's business)."""
+    classified = classify(df, rule_list, keys=(), order=[F.col("source_file")])
+    passed = classified.where(F.col(STATUS) != QUARANTINED).drop(REASON, STATUS)
+    return passed, quarantine_rows(classified, entity)
 
 
 def assert_split(spark, entity, typed: DataFrame, rule_list, key: str, valid_keys: list, failing: list[tuple]):

@@ -13,12 +13,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from zluri_metrics import RunContext
 from zluri_staging import fx
 from zluri_staging.read import MissingEntityError
-from zluri_staging.stage import DerivedCounts, stage_entity
+from zluri_staging.stage import DerivedCounts, StagingSettings, stage_entity
 
 DAY = "2026-01-05"
 RUN = "11111111-2222-3333-4444-555555555555"
+RERUN = "11111111-2222-3333-4444-666666666666"
 ORDER = ["roles", "agents", "agent_details", "admin_groups", "budgets", "cards", "transactions"]
 HOSTILE = 'O\'Brien "Bob" \\ back; DROP TABLE x;--\nline 2 😀 é'
 UTC = UTC
@@ -70,6 +72,10 @@ def transaction(tid: str, amount: str, exponent: int, code: str, card: str, upda
             "symbol": "$",
         },
     }
+
+
+def ctx(entity: str, day: str = DAY, run: str = RUN) -> RunContext:
+    return RunContext(run, day, f"stage_{entity}")
 
 
 def write(path: Path, data: object | str) -> None:
@@ -229,12 +235,8 @@ def feed(tmp_path: Path) -> Path:
 def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_path: Path):
     home = tmp_path / "home"
 
-    results = {
-        entity: stage_entity(
-            spark, entity, day=DAY, flow_run_id=RUN, input_root=str(feed), database_url=db_url, home=home
-        )
-        for entity in ORDER
-    }
+    settings = StagingSettings(input_root=str(feed), database_url=db_url, home=home)
+    results = {entity: stage_entity(spark, entity, ctx(entity), settings) for entity in ORDER}
 
     counts = {e: (r.read, r.loaded, r.quarantined, r.duplicates) for e, r in results.items()}
     assert counts == {
@@ -414,35 +416,18 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
     # Bronze holds every record as read; a re-run of the day replaces its partition.
     bronze = spark.read.format("delta").load(str(home / "bronze" / "transactions"))
     assert bronze.where(f"day = '{DAY}'").count() == 6
-    stage_entity(
-        spark, "transactions", day=DAY, flow_run_id="rerun", input_root=str(feed), database_url=db_url, home=home
-    )
+    stage_entity(spark, "transactions", ctx("transactions", run=RERUN), settings)
     bronze = spark.read.format("delta").load(str(home / "bronze" / "transactions"))
-    assert [tuple(r) for r in bronze.groupBy("day", "flow_run_id").count().collect()] == [(DAY, "rerun", 6)]
+    assert [tuple(r) for r in bronze.groupBy("day", "flow_run_id").count().collect()] == [(DAY, RERUN, 6)]
 
 
 def test_missing_folders(spark, db_url, tmp_path: Path):
     (tmp_path / "feed" / "sync-day9" / "agents").mkdir(parents=True)
 
+    settings = StagingSettings(input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home")
     with pytest.raises(MissingEntityError, match="sync-day9/transactions"):
-        stage_entity(
-            spark,
-            "transactions",
-            day="day9",
-            flow_run_id=RUN,
-            input_root=str(tmp_path / "feed"),
-            database_url=db_url,
-            home=tmp_path / "home",
-        )
-    skipped = stage_entity(
-        spark,
-        "budgets",
-        day="day9",
-        flow_run_id=RUN,
-        input_root=str(tmp_path / "feed"),
-        database_url=db_url,
-        home=tmp_path / "home",
-    )
+        stage_entity(spark, "transactions", ctx("transactions", "day9"), settings)
+    skipped = stage_entity(spark, "budgets", ctx("budgets", "day9"), settings)
 
     assert (skipped.read, skipped.loaded, skipped.quarantined, skipped.duplicates, skipped.skipped) == (
         0,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from zluri_metrics.context import RunContext
 from zluri_metrics.model import COLUMNS, MetricsRow
 
 _INSERT = sql.SQL("insert into ops.pipeline_metrics ({cols}) values ({vals})").format(
@@ -29,24 +30,22 @@ def insert_row(conn: psycopg.Connection, row: MetricsRow) -> None:
 
 def record_failure(
     database_url: str,
+    ctx: RunContext,
     *,
-    flow_run_id: str,
-    task_name: str,
-    pipeline_name: str,
     table_name: str,
-    day: str,
     error: BaseException | str,
     started_at: datetime,
 ) -> MetricsRow:
-    """Write one failure row in its own transaction on a fresh connection and return it."""
+    """Write one failure row of the context's task in its own transaction on a fresh connection and
+    return it."""
     finished_at = datetime.now(UTC)
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     row = MetricsRow(
-        flow_run_id=flow_run_id,
-        task_name=task_name,
-        pipeline_name=pipeline_name,
+        flow_run_id=ctx.flow_run_id,
+        task_name=ctx.task_name,
+        pipeline_name=ctx.pipeline_name,
         table_name=table_name,
-        day=day,
+        day=ctx.day,
         status="failure",
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),
         error_message=message.strip()[:MAX_ERROR_CHARS],

@@ -1,5 +1,5 @@
-"""Postgres access for the day pipeline: URL resolution, embedded server, run context, SQL runner,
-migrations and advisory locks."""
+"""Postgres access for the day pipeline: connections, the embedded server, the run context, the SQL
+runner, migrations and advisory locks. The SQL files ship with the package (``sql_dir()``)."""
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
@@ -10,7 +10,6 @@ from zluri_pg.database import (
     InvalidDatabaseUrl,
     check_url,
     connect,
-    database_url,
     mask_text,
     mask_url,
     redact,
@@ -36,7 +35,6 @@ __all__ = [
     "check_days",
     "check_url",
     "connect",
-    "database_url",
     "mask_text",
     "mask_url",
     "redact",

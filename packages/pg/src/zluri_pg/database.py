@@ -1,19 +1,17 @@
-"""Which database to use, and keeping its password out of every message.
+"""Connecting to the database the caller names, and keeping its password out of every message.
 
-``ZLURI_DATABASE_URL``, else the embedded server under ``ZLURI_HOME``. URLs are checked before any
-connection (:func:`check_url`), so a malformed one fails with a masked message instead of the
-driver's, which quotes the offending text. Masking and redaction err on the side of hiding.
+Which database to use is decided at the edge (the CLI, a flow run's entry) and passed down as a
+URL. URLs are checked before any connection (:func:`check_url`), so a malformed one fails with a
+masked message instead of the driver's, which quotes the offending text. Masking and redaction err
+on the side of hiding.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import quote, unquote
 
 import psycopg
-
-from zluri_pg import embedded
 
 MASK = "***"
 # Keyword form: password=secret, password = 'it''s \' quoted'.
@@ -30,14 +28,6 @@ class AuthenticationFailed(PermissionError):
 
 
 _AUTH_FAILED = ("password authentication failed", "no password supplied", "authentication failed for user")
-
-
-def database_url() -> str:
-    """The URL every component connects to; starts the embedded server if that is the default."""
-    configured = os.environ.get("ZLURI_DATABASE_URL")
-    if configured:
-        return configured
-    return embedded.ensure_running().url
 
 
 def _userinfo_split(url: str) -> tuple[str, str, str] | None:
@@ -130,9 +120,9 @@ def check_url(url: str) -> str:
     return url
 
 
-def connect(url: str | None = None, **kwargs: object) -> psycopg.Connection:
+def connect(url: str, **kwargs: object) -> psycopg.Connection:
     """A new connection; errors name the (masked) URL so an unreachable database is obvious."""
-    target = check_url(url or database_url())
+    target = check_url(url)
     try:
         return psycopg.connect(target, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:

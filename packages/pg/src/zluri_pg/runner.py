@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from zluri_metrics import record_failure
 from zluri_pg.context import RunContext
-from zluri_pg.database import check_url, connect, database_url, mask_url, redact
+from zluri_pg.database import check_url, connect, mask_url, redact
 from zluri_pg.locks import advisory_xact_lock, application_name
 from zluri_pg.sqltext import parse_header, refuse_transaction_control
 from zluri_pg.timeouts import Timeouts, set_local_settings, set_local_timeouts
@@ -36,7 +36,7 @@ def set_run_context(conn: psycopg.Connection, ctx: RunContext) -> None:
 
 
 def run_sql_file(
-    path: str | Path, ctx: RunContext, database_url_: str | None = None, timeouts: Timeouts | None = None
+    path: str | Path, ctx: RunContext, database_url: str, timeouts: Timeouts | None = None
 ) -> dict[str, Any]:
     """Run the whole file in one transaction and return the last row it reported.
 
@@ -49,7 +49,7 @@ def run_sql_file(
     text = path.read_text(encoding="utf-8")
     refuse_transaction_control(text, path.name)
     header = parse_header(text, path.name)
-    url = check_url(database_url_ or database_url())
+    url = check_url(database_url)
     started_at = datetime.now(UTC)
     try:
         with connect(url) as conn:
@@ -62,11 +62,8 @@ def run_sql_file(
         log.error("%s failed for day %s: %s", path.name, ctx.day, redact(str(exc), url))
         record_failure(
             url,
-            flow_run_id=ctx.flow_run_id,
-            task_name=ctx.task_name,
-            pipeline_name=ctx.pipeline_name,
+            ctx,
             table_name=", ".join(header.writes),
-            day=ctx.day,
             error=redact(f"{path.name}: {type(exc).__name__}: {str(exc).strip()}", url),
             started_at=started_at,
         )

@@ -11,9 +11,10 @@ from zluri_pg.runner import run_sql_file
 from zluri_pg.timeouts import Timeouts
 
 
-def step_path(step: str) -> Path:
-    """``sql/upserts/<step>.sql``; a clear error names the known steps if it does not exist."""
-    folder = sql_dir() / "upserts"
+def step_path(step: str, directory: Path | None = None) -> Path:
+    """``<directory>/upserts/<step>.sql`` (default: the SQL shipped with this package); a clear error
+    names the known steps if it does not exist."""
+    folder = (directory or sql_dir()) / "upserts"
     path = folder / f"{step}.sql"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.sql")))
@@ -22,7 +23,12 @@ def step_path(step: str) -> Path:
 
 
 def run_step(
-    step: str, ctx: RunContext, database_url: str | None = None, timeouts: Timeouts | None = None
+    step: str,
+    ctx: RunContext,
+    database_url: str,
+    timeouts: Timeouts | None = None,
+    directory: Path | None = None,
 ) -> dict[str, Any]:
-    """Run one upsert step in its own transaction (bounded by ``timeouts``) and return its metrics row."""
-    return run_sql_file(step_path(step), ctx, database_url, timeouts)
+    """Run one upsert step in its own transaction (bounded by ``timeouts``) and return its metrics row;
+    ``directory`` replaces the packaged SQL folder (a folder holding ``upserts/``)."""
+    return run_sql_file(step_path(step, directory), ctx, database_url, timeouts)

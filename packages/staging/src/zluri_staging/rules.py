@@ -1,9 +1,10 @@
-"""Validation rules as data, and the one ``split`` that applies them.
+"""Validation rules as data, and the one ``annotate`` that applies them.
 
 A ``Rule`` is a name, a reason (text, or a Column when the reason names a value) and a predicate
-that is TRUE for a valid row. ``split`` evaluates every rule and quarantines a row that fails any,
-with all failing reasons joined ("transaction_id missing; original_amount not numeric"). A null
-predicate counts as a failure: a rule that cannot decide never lets a row through.
+that is TRUE for a valid row. ``annotate`` evaluates every rule and gives a row that fails any
+the failing reasons joined ("transaction_id missing; original_amount not numeric");
+``classify.classify`` quarantines such rows. A null predicate counts as a failure: a rule that
+cannot decide never lets a row through.
 
 A *blocking* rule stops the evaluation of the rules after it for rows that fail it: an unreadable
 file or a record that is not an object would otherwise also "fail" every field rule, which would
@@ -36,7 +37,7 @@ class Rule:
     blocking: bool = False
 
 
-# -- split ----------------------------------------------------------------------------------------
+# -- annotate -------------------------------------------------------------------------------------
 
 
 def failure_reasons(rules: Sequence[Rule]) -> Column:
@@ -56,22 +57,6 @@ def failure_reasons(rules: Sequence[Rule]) -> Column:
 def annotate(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     """``df`` plus a ``reason`` column (null = valid)."""
     return df.withColumn(REASON, failure_reasons(rules))
-
-
-def quarantine_frame(annotated: DataFrame, entity: str | Column) -> DataFrame:
-    """ops.quarantine rows (entity, source_file, reason, raw_record) of the failing rows."""
-    entity_col = F.lit(entity) if isinstance(entity, str) else entity
-    return annotated.where(F.col(REASON).isNotNull()).select(
-        entity_col.alias("entity"), "source_file", REASON, "raw_record"
-    )
-
-
-def split(df: DataFrame, rules: Sequence[Rule], entity: str | Column | None = None) -> tuple[DataFrame, DataFrame]:
-    """(valid rows with df's columns, quarantined rows: entity, source_file, reason, raw_record).
-    ``entity`` defaults to an ``entity`` column of ``df``."""
-    annotated = annotate(df, rules)
-    valid = annotated.where(F.col(REASON).isNull()).drop(REASON)
-    return valid, quarantine_frame(annotated, F.col("entity") if entity is None else entity)
 
 
 # -- rule builders --------------------------------------------------------------------------------

@@ -2,19 +2,24 @@
 
 Delta's jars resolve from Maven Central through Ivy on first use and are cached under
 ``~/.ivy2.5.2``. ``zluri setup-spark`` does that resolution once and copies the jars into a
-folder (``$ZLURI_HOME/jars``); a session given that folder loads them as local files through
+folder (``<home>/jars``); a session given that folder loads them as local files through
 ``spark.jars``, so a run neither starts Ivy (seconds, and ~90 lines of resolver output on every
 start) nor needs the registry.
 S3 (``s3a://`` input or bronze) needs hadoop-aws of exactly the Hadoop version pyspark ships, plus
 the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark --with-s3``).
+
+The session's settings (``SparkSettings``) are built at the edge and passed in. Two things only the
+process environment carries are the caller's to set before the first session starts:
+``SPARK_LOCAL_IP`` and ``PYSPARK_PYTHON`` (the executors run the driver's own Python unless it says
+otherwise).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,16 +34,28 @@ class SparkSetupError(RuntimeError):
     """Spark could not start (most often: Delta jars could not be resolved)."""
 
 
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the run's session is built: read once at the edge and passed in."""
+
+    master: str = "local[*]"
+    shuffle_partitions: int | None = None  # None: a handful per local core, 64 on a cluster
+    ui_enabled: str = "false"
+    driver_memory: str = "2g"
+    log_level: str = "ERROR"
+
+
 def build_spark(
     master: str | None = None,
     app_name: str = "zluri_day_pipeline",
     *,
+    settings: SparkSettings | None = None,
     shuffle_partitions: int | None = None,
     extra_conf: dict[str, str] | None = None,
     jars_dir: Path | None = None,
     extra_packages: Sequence[str] = (),
 ) -> SparkSession:
-    """A Delta-enabled session on ``master`` (``ZLURI_SPARK_MASTER``, default ``local[*]``).
+    """A Delta-enabled session on ``master`` (default: the settings' master, ``local[*]``).
 
     With `jars_dir` holding the Delta jars (`resolve_delta_jars`) and no ``extra_packages``
     (Maven coordinates, see ``packages_for``), the jars are used as local files; otherwise Ivy
@@ -46,13 +63,9 @@ def build_spark(
     """
     from delta import configure_spark_with_delta_pip
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # Records are cut and loaded by Python on the executors: the same interpreter (and so the same
-    # installed packages) as the driver unless told otherwise.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    master = master or os.environ.get("ZLURI_SPARK_MASTER", "local[*]")
-    configured = int(os.environ.get("ZLURI_SHUFFLE_PARTITIONS", "0"))
-    partitions = shuffle_partitions or configured or _default_partitions(master)
+    settings = settings or SparkSettings()
+    master = master or settings.master
+    partitions = shuffle_partitions or settings.shuffle_partitions or _default_partitions(master)
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
@@ -61,10 +74,10 @@ def build_spark(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(partitions))
         .config("spark.default.parallelism", str(partitions))
-        .config("spark.ui.enabled", os.environ.get("ZLURI_SPARK_UI", "false"))
+        .config("spark.ui.enabled", settings.ui_enabled)
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
-        .config("spark.driver.memory", os.environ.get("ZLURI_SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.databricks.delta.snapshotPartitions", "1")
     )
@@ -84,7 +97,7 @@ def build_spark(
             "Delta's jars come from Maven Central on first use; "
             "run 'zluri setup-spark' where the registry is reachable."
         ) from exc
-    spark.sparkContext.setLogLevel(os.environ.get("ZLURI_SPARK_LOG_LEVEL", "ERROR"))
+    spark.sparkContext.setLogLevel(settings.log_level)
     return spark
 
 
@@ -106,10 +119,10 @@ def delta_jars(jars_dir: Path) -> list[Path]:
 _COMPLETE = ".complete"  # written last: a folder without it is a copy interrupted half-way
 
 
-def resolve_delta_jars(jars_dir: Path) -> list[Path]:
+def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) -> list[Path]:
     """Resolve Delta's jars through Ivy once (a throwaway local session) and copy them into `jars_dir`."""
     folder = Path(jars_dir)
-    spark = build_spark("local[1]", "zluri-setup")
+    spark = build_spark("local[1]", "zluri-setup", settings=settings)
     try:
         resolved = [p for p in spark.sparkContext.getConf().get("spark.jars", "").split(",") if p]
     finally:

@@ -1,6 +1,6 @@
 import pytest
 
-from zluri_pg.context import InvalidRunContext, RunContext
+from zluri_metrics.context import InvalidRunContext, RunContext
 
 RUN = "6f1c1f0e-7c1b-4f5e-9a55-1b2c3d4e5f60"
 

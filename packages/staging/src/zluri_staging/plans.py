@@ -1,0 +1,163 @@
+"""What staging does for each entity, as data: its transform, rules, key, the tables derived from
+it, and the few steps that need more than its own records (currency conversion, reference flags,
+the rates used). ``stage.stage_entity`` runs the one composition over ``PLANS[entity]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from zluri_staging import fx, rules, transforms
+from zluri_staging.fx import FxSettings
+from zluri_staging.rules import Rule
+
+SAMPLE_IDS = 20  # ids named in a warning line; the report's lists hold all of them
+
+
+class StagingRun(Protocol):
+    """What a plan's own steps may use of the run being staged."""
+
+    @property
+    def spark(self) -> SparkSession: ...
+
+    @property
+    def fx(self) -> FxSettings: ...
+
+    def ids_frame(self, reference: str) -> DataFrame:
+        """The ids ``reference`` (a ``load.REFERENCES`` key) names in this run."""
+        ...
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str  # entity name of its quarantine rows and DQ suite
+    table: str
+    explode: Callable[[DataFrame], DataFrame]
+    reference: str  # load.REFERENCES key of the ids it must name
+    column: str  # the column checked against them
+    flag: str
+    rule_list: Callable[[], list[Rule]]
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    table: str
+    transform: Callable[[DataFrame], DataFrame]
+    rule_list: Callable[[], list[Rule]]
+    keys: tuple[str, ...]
+    carry: tuple[str, ...] = ()  # columns kept past validation for derived tables and warnings
+    derived: tuple[Derived, ...] = ()
+    # I/O-fed enrichment before the rules (currency conversion, reference flags)
+    enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
+    # small extra tables and warnings from the valid rows
+    extras: Callable[[StagingRun, DataFrame], tuple[dict[str, pa.Table], list[str]]] | None = None
+    dq_refs: Callable[[StagingRun], dict[str, DataFrame]] | None = None
+
+
+def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
+    converted = fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, run.fx))
+    with_cards = transforms.flag_known(converted, run.ids_frame("cards"), "card_id", "card_known")
+    return transforms.flag_known(with_cards, run.ids_frame("budgets"), "budget_id", "budget_known")
+
+
+def _sample_ids(rows: DataFrame, column: str) -> tuple[int, list[str]]:
+    """How many rows, and the first distinct values of ``column`` among them (a bounded sample)."""
+    count = rows.count()
+    if not count:
+        return 0, []
+    ids = rows.select(F.col(column).cast("string")).distinct().orderBy(column).limit(SAMPLE_IDS + 1).collect()
+    return count, [r[0] for r in ids]
+
+
+def _listed(ids: list[str]) -> str:
+    return ", ".join(ids[:SAMPLE_IDS]) + (" ..." if len(ids) > SAMPLE_IDS else "")
+
+
+def _transaction_extras(run: StagingRun, valid: DataFrame) -> tuple[dict[str, pa.Table], list[str]]:
+    warnings = []
+    for column, flag, what in (("card_id", "card_known", "card"), ("budget_id", "budget_known", "budget")):
+        count, ids = _sample_ids(valid.where(F.col(flag) == F.lit(False)), column)
+        if count:
+            warnings.append(f"{count} transactions reference an unknown {what} (kept): {column} {_listed(ids)}")
+    count, ids = _sample_ids(fx.usd_disagreements(valid), "transaction_id")
+    if count:
+        warnings.append(
+            f"{count} transactions: feed USD amount differs from ours by more than 2%: transaction_id {_listed(ids)}"
+        )
+    # One row per currency and day used: a handful, so the driver copies it in the commit.
+    fx_rates = transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()
+    return {"stg_fx_rates": fx_rates}, warnings
+
+
+def _transaction_refs(run: StagingRun) -> dict[str, DataFrame]:
+    return {"card_id": run.ids_frame("cards"), "budget_id": run.ids_frame("budgets")}
+
+
+AGENT_ROLES = Derived(
+    name="agent_roles",
+    table="stg_agent_roles",
+    explode=transforms.agent_roles,
+    reference="roles",
+    column="role_id",
+    flag="role_known",
+    rule_list=rules.agent_role_rules,
+    keys=("agent_id", "role_id"),
+)
+MEMBERSHIPS = Derived(
+    name="group_memberships",
+    table="stg_group_memberships",
+    explode=transforms.group_memberships,
+    reference="agents",
+    column="agent_id",
+    flag="agent_known",
+    rule_list=rules.membership_rules,
+    keys=("group_id", "agent_id"),
+)
+
+PLANS: dict[str, Plan] = {
+    "agents": Plan("stg_agents", transforms.agents, rules.agent_rules, ("agent_id",)),
+    "agent_details": Plan(
+        "stg_agent_details",
+        transforms.agent_details,
+        rules.agent_details_rules,
+        ("agent_id",),
+        carry=("_role_ids",),
+        derived=(AGENT_ROLES,),
+    ),
+    "roles": Plan("stg_roles", transforms.roles, rules.role_rules, ("role_id",)),
+    "admin_groups": Plan(
+        "stg_groups",
+        transforms.groups,
+        rules.group_rules,
+        ("group_id",),
+        carry=("_agent_ids",),
+        derived=(MEMBERSHIPS,),
+    ),
+    # Budgets carry no updated time: among copies of one id the later file/position wins.
+    "budgets": Plan("stg_budgets", transforms.budgets, rules.budget_rules, ("budget_id",)),
+    "cards": Plan("stg_cards", transforms.cards, rules.card_rules, ("card_id",)),
+    "transactions": Plan(
+        "stg_transactions",
+        transforms.transactions,
+        rules.transaction_rules,
+        ("transaction_id",),
+        carry=("card_known", "budget_known"),
+        enrich=_enrich_transactions,
+        extras=_transaction_extras,
+        dq_refs=_transaction_refs,
+    ),
+}
+
+
+def plan_for(entity: str) -> Plan:
+    try:
+        return PLANS[entity]
+    except KeyError:
+        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(PLANS)}") from None

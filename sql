@@ -1,0 +1,1 @@
+packages/pg/src/zluri_pg/sql

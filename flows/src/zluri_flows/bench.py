@@ -336,8 +336,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-only", nargs=3, metavar=("FEED", "DAY", "JARS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     apply_process_defaults()
-    # Prefect's ephemeral server starts in seconds on an idle machine; a busy one needs longer.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if args.floor_only:
         feed, day, jars = args.floor_only
         print(json.dumps(read_floor(Path(feed), day, Path(jars))))

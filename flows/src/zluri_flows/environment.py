@@ -13,6 +13,9 @@ PROCESS_DEFAULTS = {
     # Package loggers flow into Prefect's run logs (read when prefect is imported).
     "PREFECT_LOGGING_EXTRA_LOGGERS": "zluri_staging,zluri_pg,zluri_metrics",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Prefect's ephemeral server starts in seconds on an idle machine; a busy one needs longer than
+    # Prefect's default wait, and a day must not fail for that.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     # The pipeline must never phone home (GX reads it when first imported).
     "GX_ANALYTICS_ENABLED": "false",
     "SPARK_LOCAL_IP": "127.0.0.1",

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from zluri_staging import fx, read, rules, transforms
 from zluri_staging.classify import QUARANTINED, STATUS, classify, quarantine_rows
+from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS
 from zluri_staging.rules import REASON, Rule
 from zluri_staging.schemas import ENTITIES
 
@@ -197,7 +198,7 @@ def test_agent_role_rules(spark):
         "source_file string, position int, raw_record string, agent_id long, _role_raw string, role_id long, role_known boolean",
     )
 
-    valid, quarantined = split(roles, rules.agent_role_rules(), "agent_roles")
+    valid, quarantined = split(roles, AGENT_ROLES.rules(), "agent_roles")
 
     assert_df_equality(
         valid.select("role_id"), spark.createDataFrame([(69000000100,)], "role_id long"), ignore_nullable=True
@@ -291,7 +292,7 @@ def test_membership_rules(spark):
         "source_file string, position int, raw_record string, group_id long, _agent_raw string, agent_id long, agent_known boolean",
     )
 
-    valid, quarantined = split(members, rules.membership_rules(), "group_memberships")
+    valid, quarantined = split(members, MEMBERSHIPS.rules(), "group_memberships")
 
     assert_df_equality(
         valid.select("agent_id"), spark.createDataFrame([(69000000001,)], "agent_id long"), ignore_nullable=True

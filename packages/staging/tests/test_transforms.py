@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from zluri_staging import read, transforms
+from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS
 from zluri_staging.schemas import ENTITIES, STAGING
 
 HOSTILE = "Robert'); DROP TABLE core.agents;-- \\ \"quoted\"\n\ttab é 😀 ½ \u2028 '' \\."
@@ -135,7 +136,7 @@ def test_agent_details_and_their_roles(spark):
         ignore_row_order=True,
     )
     assert_df_equality(
-        transforms.agent_roles(details).select("agent_id", "_role_raw", "role_id", "raw_record"),
+        AGENT_ROLES.explode(details).select("agent_id", "_role_raw", "role_id", "raw_record"),
         spark.createDataFrame(
             [
                 (69000000001, "69000000100", 69000000100, '{"agent_id":69000000001,"role_id":"69000000100"}'),
@@ -227,7 +228,7 @@ def test_groups_and_memberships(spark):
         ignore_row_order=True,
     )
     assert_df_equality(
-        transforms.staging_frame(transforms.group_memberships(groups), "stg_group_memberships"),
+        transforms.staging_frame(MEMBERSHIPS.explode(groups), "stg_group_memberships"),
         expect(spark, "stg_group_memberships", [(69000000500, 69000000001), (69000000500, 69000000002)]),
         ignore_nullable=True,
         ignore_row_order=True,

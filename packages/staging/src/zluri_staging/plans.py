@@ -1,6 +1,7 @@
 """What staging does for each entity, as data: its transform, rules, key, the tables derived from
-it, and the few steps that need more than its own records (currency conversion, reference flags,
-the rates used). ``stage.stage_entity`` runs the one composition over ``PLANS[entity]``.
+it (declared in ``derived``), and the few steps that need more than its own records (currency
+conversion, reference flags, the rates used). ``stage.stage_entity`` runs the one composition over
+``PLANS[entity]``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_staging import fx, rules, transforms
+from zluri_staging.derived import DerivedTable, derived_from
 from zluri_staging.fx import FxSettings
 from zluri_staging.rules import Rule
 
@@ -35,25 +37,13 @@ class StagingRun(Protocol):
 
 
 @dataclass(frozen=True)
-class Derived:
-    name: str  # entity name of its quarantine rows and DQ suite
-    table: str
-    explode: Callable[[DataFrame], DataFrame]
-    reference: str  # load.REFERENCES key of the ids it must name
-    column: str  # the column checked against them
-    flag: str
-    rule_list: Callable[[], list[Rule]]
-    keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Plan:
     table: str
     transform: Callable[[DataFrame], DataFrame]
     rule_list: Callable[[], list[Rule]]
     keys: tuple[str, ...]
-    carry: tuple[str, ...] = ()  # columns kept past validation for derived tables and warnings
-    derived: tuple[Derived, ...] = ()
+    carry: tuple[str, ...] = ()  # columns kept past validation for warnings
+    derived: tuple[DerivedTable, ...] = ()
     # I/O-fed enrichment before the rules (currency conversion, reference flags)
     enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
     # small extra tables and warnings from the valid rows
@@ -100,27 +90,6 @@ def _transaction_refs(run: StagingRun) -> dict[str, DataFrame]:
     return {"card_id": run.ids_frame("cards"), "budget_id": run.ids_frame("budgets")}
 
 
-AGENT_ROLES = Derived(
-    name="agent_roles",
-    table="stg_agent_roles",
-    explode=transforms.agent_roles,
-    reference="roles",
-    column="role_id",
-    flag="role_known",
-    rule_list=rules.agent_role_rules,
-    keys=("agent_id", "role_id"),
-)
-MEMBERSHIPS = Derived(
-    name="group_memberships",
-    table="stg_group_memberships",
-    explode=transforms.group_memberships,
-    reference="agents",
-    column="agent_id",
-    flag="agent_known",
-    rule_list=rules.membership_rules,
-    keys=("group_id", "agent_id"),
-)
-
 PLANS: dict[str, Plan] = {
     "agents": Plan("stg_agents", transforms.agents, rules.agent_rules, ("agent_id",)),
     "agent_details": Plan(
@@ -128,8 +97,7 @@ PLANS: dict[str, Plan] = {
         transforms.agent_details,
         rules.agent_details_rules,
         ("agent_id",),
-        carry=("_role_ids",),
-        derived=(AGENT_ROLES,),
+        derived=derived_from("agent_details"),
     ),
     "roles": Plan("stg_roles", transforms.roles, rules.role_rules, ("role_id",)),
     "admin_groups": Plan(
@@ -137,8 +105,7 @@ PLANS: dict[str, Plan] = {
         transforms.groups,
         rules.group_rules,
         ("group_id",),
-        carry=("_agent_ids",),
-        derived=(MEMBERSHIPS,),
+        derived=derived_from("admin_groups"),
     ),
     # Budgets carry no updated time: among copies of one id the later file/position wins.
     "budgets": Plan("stg_budgets", transforms.budgets, rules.budget_rules, ("budget_id",)),

@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from zluri_staging import fx
+from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS, DerivedTable
 from zluri_staging.transforms import minor_units, utc_date
 
 REASON = "reason"
@@ -126,20 +127,7 @@ def agent_rules() -> list[Rule]:
 
 
 def agent_details_rules() -> list[Rule]:
-    return [*agent_rules(), list_or_absent(_r("role_ids"), F.col("_role_ids"), "role_ids")]
-
-
-def agent_role_rules() -> list[Rule]:
-    """On ``transforms.agent_roles`` rows flagged with ``role_known``."""
-    return [
-        Rule("role_id_present", "agent role id missing", F.col("_role_raw").isNotNull(), blocking=True),
-        Rule("role_id_integer", "agent role id not an integer", F.col("role_id").isNotNull(), blocking=True),
-        Rule(
-            "role_known",
-            F.concat(F.lit("agent role names unknown role "), F.col("role_id").cast("string")),
-            F.col("role_known"),
-        ),
-    ]
+    return [*agent_rules(), listed_ids(AGENT_ROLES)]
 
 
 def role_rules() -> list[Rule]:
@@ -158,22 +146,24 @@ def group_rules() -> list[Rule]:
         readable(),
         *required(_r("id"), F.col("group_id"), "group_id", "an integer"),
         typed(_r("parent_group_id"), F.col("parent_group_id"), "parent_group_id", "an integer"),
-        list_or_absent(_r("agent_ids"), F.col("_agent_ids"), "agent_ids"),
+        listed_ids(MEMBERSHIPS),
         *timestamps([(_r("created_at"), "created_at"), (_r("updated_at"), "updated_at")]),
         *no_nul(["name", "description"]),
     ]
 
 
-def membership_rules() -> list[Rule]:
-    """On ``transforms.group_memberships`` rows flagged with ``agent_known``."""
+def listed_ids(derived: DerivedTable) -> Rule:
+    """The parent's id list a derived table is exploded from: a list, or absent."""
+    return list_or_absent(_r(derived.field), F.col(derived.ids), derived.field)
+
+
+def reference_rules(raw: str, column: str, flag: str, *, missing: str, not_integer: str, unknown: str) -> list[Rule]:
+    """On rows of a derived table (``derived``): an id that is there, an integer, and known (``flag``);
+    ``unknown`` is followed by the id."""
     return [
-        Rule("member_present", "membership agent id missing", F.col("_agent_raw").isNotNull(), blocking=True),
-        Rule("member_integer", "membership agent id not an integer", F.col("agent_id").isNotNull(), blocking=True),
-        Rule(
-            "member_known",
-            F.concat(F.lit("membership names unknown agent "), F.col("agent_id").cast("string")),
-            F.col("agent_known"),
-        ),
+        Rule(f"{column}_present", missing, F.col(raw).isNotNull(), blocking=True),
+        Rule(f"{column}_integer", not_integer, F.col(column).isNotNull(), blocking=True),
+        Rule(flag, F.concat(F.lit(f"{unknown} "), F.col(column).cast("string")), F.col(flag)),
     ]
 
 

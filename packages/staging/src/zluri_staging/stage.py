@@ -34,8 +34,9 @@ from pyspark.sql import functions as F
 from zluri_metrics import MetricsRow, RunContext
 from zluri_staging import bronze, dq, load, read, report, transforms
 from zluri_staging.classify import STATUS, Tally, classify, latest_first, quarantine_rows, tally, valid_rows
+from zluri_staging.derived import DerivedTable
 from zluri_staging.fx import FxSettings
-from zluri_staging.plans import SAMPLE_IDS, Derived, Plan, plan_for
+from zluri_staging.plans import SAMPLE_IDS, Plan, plan_for
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON
 from zluri_staging.schemas import ENTITIES, staging_columns
@@ -255,6 +256,7 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
             "source_file",
             "position",
             *plan.carry,
+            *(d.ids for d in plan.derived),
             F.when(F.col(REASON).isNotNull(), F.col("raw_record")).alias("raw_record"),
             REASON,
             STATUS,
@@ -302,12 +304,12 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
     return staged
 
 
-def _derive_table(run: _Run, derived: Derived, valid: DataFrame, staged: _Staged) -> None:
+def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _Staged) -> None:
     """One derived table: exploded from the valid rows, checked against the ids it names, counted."""
     candidates = transforms.flag_known(
         derived.explode(valid), run.ids_frame(derived.reference), derived.column, derived.flag
     )
-    classified = run.cache(classify(candidates, derived.rule_list(), derived.keys, latest_first(None)))
+    classified = run.cache(classify(candidates, derived.rules(), derived.keys, latest_first(None)))
     sub = tally(classified)
     sub_valid = transforms.staging_frame(valid_rows(classified), derived.table)
     staged.tables[derived.table] = sub_valid
@@ -459,14 +461,5 @@ def _skip(run: _Run, plan: Plan, clock: _Clock) -> StageResult:
         run.report_dir, report.EntityReport(run.entity, 0, 0, 0, 0, 0, {}, [warning], None)
     )
     return StageResult(
-        entity=run.entity,
-        read=0,
-        loaded=0,
-        quarantined=0,
-        duplicates=0,
-        warnings=[warning],
-        report_path=str(report_path),
-        tables=copied,
-        skipped=True,
-        seconds=clock.total(),
+        run.entity, 0, 0, 0, 0, [warning], str(report_path), tables=copied, skipped=True, seconds=clock.total()
     )

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS, DerivedTable
+
 __all__ = [
     "CARD_STATUSES",
     "CARD_TYPES",
@@ -116,6 +118,11 @@ def known_reference(column: str) -> Check:
     )
 
 
+def _derived_checks(derived: DerivedTable) -> tuple[Check, ...]:
+    """A derived table's rows: both keys there, each pair once."""
+    return (*(not_null(key) for key in derived.keys), compound_unique(*derived.keys))
+
+
 _AGENT_CHECKS = (
     not_null("agent_id"),
     unique("agent_id"),
@@ -126,10 +133,10 @@ _AGENT_CHECKS = (
 SUITES: dict[str, tuple[Check, ...]] = {
     "agents": _AGENT_CHECKS,
     "agent_details": _AGENT_CHECKS,
-    "agent_roles": (not_null("agent_id"), not_null("role_id"), compound_unique("agent_id", "role_id")),
+    AGENT_ROLES.name: _derived_checks(AGENT_ROLES),
     "roles": (not_null("role_id"), unique("role_id"), not_null("name", WARNING)),
     "groups": (not_null("group_id"), unique("group_id"), not_null("name", WARNING)),
-    "group_memberships": (not_null("group_id"), not_null("agent_id"), compound_unique("group_id", "agent_id")),
+    MEMBERSHIPS.name: _derived_checks(MEMBERSHIPS),
     "budgets": (
         not_null("budget_id"),
         unique("budget_id"),

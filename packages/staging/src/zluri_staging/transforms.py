@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from zluri_staging import schemas
+from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS, DerivedTable
 
 INTEGER = r"^-?[0-9]+$"
 # JSON's number grammar (what Spark writes back for a numeric value; a quoted "12.50" also passes).
@@ -132,20 +133,7 @@ def agents(records: DataFrame) -> DataFrame:
 
 
 def agent_details(records: DataFrame) -> DataFrame:
-    return _agent_like(records, [as_id_list(_r("role_ids")).alias("_role_ids")])
-
-
-def agent_roles(details: DataFrame) -> DataFrame:
-    """One row per (agent, role id) of the agent_details records given (the valid, deduplicated
-    ones): agent_id, role_id, plus lineage and the raw role id for the rules."""
-    return details.select("source_file", "position", "agent_id", F.explode("_role_ids").alias("_role_raw")).select(
-        "source_file",
-        "position",
-        F.to_json(F.struct(F.col("agent_id"), F.col("_role_raw").alias("role_id"))).alias("raw_record"),
-        "agent_id",
-        "_role_raw",
-        as_bigint(F.col("_role_raw")).alias("role_id"),
-    )
+    return _agent_like(records, [parsed_ids(AGENT_ROLES)])
 
 
 def roles(records: DataFrame) -> DataFrame:
@@ -167,7 +155,7 @@ def roles(records: DataFrame) -> DataFrame:
 def groups(records: DataFrame) -> DataFrame:
     return _with(
         records,
-        [as_id_list(_r("agent_ids")).alias("_agent_ids")],
+        [parsed_ids(MEMBERSHIPS)],
         [
             as_bigint(_r("id")).alias("group_id"),
             _r("name").alias("name"),
@@ -176,20 +164,6 @@ def groups(records: DataFrame) -> DataFrame:
             as_timestamp(_r("created_at")).alias("created_at"),
             as_timestamp(_r("updated_at")).alias("updated_at"),
         ],
-    )
-
-
-def group_memberships(groups_frame: DataFrame) -> DataFrame:
-    """One row per (group, listed agent id) of the groups given (the valid, deduplicated ones)."""
-    return groups_frame.select(
-        "source_file", "position", "group_id", F.explode("_agent_ids").alias("_agent_raw")
-    ).select(
-        "source_file",
-        "position",
-        F.to_json(F.struct(F.col("group_id"), F.col("_agent_raw").alias("agent_id"))).alias("raw_record"),
-        "group_id",
-        "_agent_raw",
-        as_bigint(F.col("_agent_raw")).alias("agent_id"),
     )
 
 
@@ -275,7 +249,25 @@ def transactions(records: DataFrame) -> DataFrame:
     )
 
 
-# -- cross-entity references ----------------------------------------------------------------------
+# -- derived tables and cross-entity references ---------------------------------------------------
+
+
+def parsed_ids(derived: DerivedTable) -> Column:
+    """The parent's list of ids (as written) a derived table is exploded from."""
+    return as_id_list(_r(derived.field)).alias(derived.ids)
+
+
+def explode_ids(parents: DataFrame, parent_key: str, ids: str, raw: str, column: str) -> DataFrame:
+    """One row per (parent, id listed in ``ids``): ``parent_key``, the id as written (``raw``) and cast
+    (``column``), plus lineage and the pair as the row's raw record (see ``derived``)."""
+    return parents.select("source_file", "position", parent_key, F.explode(ids).alias(raw)).select(
+        "source_file",
+        "position",
+        F.to_json(F.struct(F.col(parent_key), F.col(raw).alias(column))).alias("raw_record"),
+        parent_key,
+        raw,
+        as_bigint(F.col(raw)).alias(column),
+    )
 
 
 def flag_known(df: DataFrame, known: DataFrame, column: str, flag: str) -> DataFrame:

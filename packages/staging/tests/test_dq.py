@@ -171,7 +171,7 @@ def test_entity_dq_round_trips_through_json(transactions_dq):
 
 
 def test_every_expectation_reports_what_it_observed_passed_or_not(clean, transactions_dq):
-    # SUMMARY result format: counts for passing expectations too, so the run page can show them.
+    # Counts for passing expectations too, so the run page can show them.
     unique = next(o for o in clean["cards"].outcomes if o.expectation == "expect_column_values_to_be_unique(card_id)")
     assert (unique.success, unique.element_count, unique.unexpected_count) == (True, 2, 0)
     assert unique.observed() == "0 of 2 rows unexpected (0.0%)"

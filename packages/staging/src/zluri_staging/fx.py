@@ -401,24 +401,13 @@ def with_usd_amounts(transactions: DataFrame, rates: DataFrame) -> DataFrame:
     )
 
 
-def usd_disagreements(df: DataFrame, threshold: float = 0.02) -> DataFrame:
-    """Converted rows whose feed USD amount differs from ours by more than ``threshold`` relative
-    to ours (compared exactly, in decimals), with both amounts and ``usd_ratio`` = feed / ours."""
+def usd_disagrees(threshold: float = 0.02) -> Column:
+    """True where a converted row's feed USD amount differs from ours by more than ``threshold``
+    relative to ours (compared exactly, in decimals)."""
     limit = F.lit(Decimal(repr(threshold)))
     ours = F.col("amount_usd").cast(T.DecimalType(20, 6))
     feed = F.col("feed_amount_usd").cast(T.DecimalType(20, 6))
-    ratio = F.when(ours != 0, (feed / ours).cast(T.DecimalType(24, 12)))
-    return df.where(ours.isNotNull() & feed.isNotNull() & (F.abs(feed - ours) > limit * F.abs(ours))).select(
-        "transaction_id",
-        "occurred_at",
-        "original_amount",
-        "original_currency",
-        "amount_usd",
-        "feed_amount_usd",
-        "fx_rate",
-        "feed_exchange_rate",
-        ratio.alias("usd_ratio"),
-    )
+    return ours.isNotNull() & feed.isNotNull() & (F.abs(feed - ours) > limit * F.abs(ours))
 
 
 def rates_used(converted: DataFrame) -> DataFrame:

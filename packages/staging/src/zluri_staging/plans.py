@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_staging import fx, rules, transforms
@@ -57,30 +57,33 @@ def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
     return transforms.flag_known(with_cards, run.ids_frame("budgets"), "budget_id", "budget_known")
 
 
-def _sample_ids(rows: DataFrame, column: str) -> tuple[int, list[str]]:
-    """How many rows, and the first distinct values of ``column`` among them (a bounded sample)."""
-    count = rows.count()
-    if not count:
-        return 0, []
+def _first_ids(rows: DataFrame, column: str) -> list[str]:
+    """The first distinct values of ``column`` among ``rows`` (a bounded sample)."""
     ids = rows.select(F.col(column).cast("string")).distinct().orderBy(column).limit(SAMPLE_IDS + 1).collect()
-    return count, [r[0] for r in ids]
+    return [r[0] for r in ids]
 
 
 def _listed(ids: list[str]) -> str:
     return ", ".join(ids[:SAMPLE_IDS]) + (" ..." if len(ids) > SAMPLE_IDS else "")
 
 
+def _transaction_warnings() -> list[tuple[Column, str, str]]:
+    """The transactions' warnings: which rows, the id a warning lists, and what it says of them."""
+    return [
+        (F.col("card_known") == F.lit(False), "card_id", "transactions reference an unknown card (kept)"),
+        (F.col("budget_known") == F.lit(False), "budget_id", "transactions reference an unknown budget (kept)"),
+        (fx.usd_disagrees(), "transaction_id", "transactions: feed USD amount differs from ours by more than 2%"),
+    ]
+
+
 def _transaction_extras(run: StagingRun, valid: DataFrame) -> tuple[dict[str, pa.Table], list[str]]:
+    # Every warning counted in one pass; ids are sampled only for a warning that has rows.
+    checks = _transaction_warnings()
+    counts = valid.agg(*(F.count_if(rows) for rows, _, _ in checks)).first()
     warnings = []
-    for column, flag, what in (("card_id", "card_known", "card"), ("budget_id", "budget_known", "budget")):
-        count, ids = _sample_ids(valid.where(F.col(flag) == F.lit(False)), column)
+    for (rows, column, what), count in zip(checks, counts or (), strict=True):
         if count:
-            warnings.append(f"{count} transactions reference an unknown {what} (kept): {column} {_listed(ids)}")
-    count, ids = _sample_ids(fx.usd_disagreements(valid), "transaction_id")
-    if count:
-        warnings.append(
-            f"{count} transactions: feed USD amount differs from ours by more than 2%: transaction_id {_listed(ids)}"
-        )
+            warnings.append(f"{count} {what}: {column} {_listed(_first_ids(valid.where(rows), column))}")
     # One row per currency and day used: a handful, so the driver copies it in the commit.
     fx_rates = transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()
     return {"stg_fx_rates": fx_rates}, warnings

@@ -240,11 +240,12 @@ def _summary(flow_run_ids: list[str]) -> str:
 
 def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool = False) -> None:
     from zluri_flows.console import progress_console, run_summaries, verdict
-    from zluri_flows.flow import zluri_backfill, zluri_day_pipeline
+    from zluri_flows.flow import start_spark_early, zluri_backfill, zluri_day_pipeline
     from zluri_flows.fx_cli import awaiting_warnings
 
     root = _check_inputs(days, input_root)
     _check_database(days)
+    start_spark_early(_settings(), root)  # the JVM starts while Prefect does
 
     state: State[Any]
     with _remote_inputs_checked(root, days), progress_console():

@@ -5,6 +5,7 @@ A flow run's entry is an edge of the pipeline (a deployment starts there): it bu
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +42,6 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None) -> I
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    from zluri_staging.spark import build_spark
-
     with _spark_lock:
         external = None
         if _spark_owned["session"] is None:
@@ -50,11 +49,7 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None) -> I
             if external is None and SparkContext._active_spark_context is not None:
                 external = SparkSession.builder.getOrCreate()  # started by another thread
             if external is None:
-                config.apply_process_defaults()
-                packages = config.spark_packages(settings.input(input_root), settings.bronze_root)
-                _spark_owned["session"] = build_spark(
-                    settings=settings.spark, jars_dir=settings.jars_dir, extra_packages=packages
-                )
+                _spark_owned["session"] = _build(settings, input_root)
         if external is None:
             _spark_owned["users"] += 1
             session = _spark_owned["session"]
@@ -69,6 +64,44 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None) -> I
             if _spark_owned["users"] == 0:
                 _spark_owned["session"] = None
                 session.stop()
+
+
+def _build(settings: config.Settings, input_root: str | None) -> Any:
+    from zluri_staging.spark import build_spark
+
+    config.apply_process_defaults()
+    packages = config.spark_packages(settings.input(input_root), settings.bronze_root)
+    return build_spark(settings=settings.spark, jars_dir=settings.jars_dir, extra_packages=packages)
+
+
+def start_spark_early(settings: config.Settings, input_root: str | None = None) -> threading.Thread:
+    """Start the session the next run will own in the background, then pay its one-off costs
+    (``warm_up``): the CLI calls this before the flow, so they are paid while Prefect starts.
+    ``spark_for_run`` waits for the session rather than starting another; if it fails to start,
+    ``spark_for_run`` tries again and reports the error."""
+
+    def start() -> None:
+        from pyspark import SparkContext
+
+        from zluri_staging.warmup import warm_up
+
+        with _spark_lock:
+            # A session this process already runs (the tests', another run's) is the one to use.
+            if _spark_owned["session"] is not None or SparkContext._active_spark_context is not None:
+                return
+            try:
+                session = _spark_owned["session"] = _build(settings, input_root)
+            except Exception:  # spark_for_run starts it again and raises the error
+                logging.getLogger(__name__).debug("early Spark start failed", exc_info=True)
+                return
+        try:
+            warm_up(session)  # outside the lock: the run may start meanwhile
+        except Exception:  # only time is at stake; the run meets any real problem itself
+            logging.getLogger(__name__).debug("Spark warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=start, name="spark-early-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def _outcome(future: PrefectFuture) -> tuple[str, str | None]:

@@ -1,0 +1,41 @@
+"""A new session's one-off costs, paid before the first day needs them.
+
+The first staging step of a process pays for more than its records: the executors' Python workers
+start, the JVM loads and compiles Delta's writer and the read path, and Great Expectations is
+imported and builds its context. ``warm_up`` pays them on a one-record feed in a scratch folder,
+so a caller with idle time (the CLI, while Prefect's server starts) can move them off the day.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from zluri_staging import bronze, classify, dq, read, rules, transforms
+
+__all__ = ["warm_up"]
+
+_ROLE = {"id": 1, "name": "warm-up", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+
+
+def warm_up(spark: SparkSession) -> None:
+    """Read, classify, write to bronze and check one role, in a scratch folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="zluri-warm-up-") as scratch:
+        root = Path(scratch)
+        folder = root / "sync-warmup" / "roles"
+        folder.mkdir(parents=True)
+        (folder / "1.json").write_text(json.dumps([_ROLE]), encoding="utf-8")
+        entity = read.read_entity(spark, "roles", day="warmup", input_root=str(root))
+        if entity is None:
+            return
+        records = read.records(entity.parsed)
+        bronze.write_bronze(
+            records, root=str(root / "bronze"), entity="roles", day="warmup", flow_run_id=str(uuid.uuid4())
+        )
+        classified = classify.classify(records.transform(transforms.roles), rules.role_rules(), ("role_id",))
+        classify.tally(classified)
+        dq.validate("roles", transforms.staging_frame(classify.valid_rows(classified), "stg_roles"))

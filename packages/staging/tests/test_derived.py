@@ -10,6 +10,7 @@ from zluri_staging.derived import DERIVED, MEMBERSHIPS, derived_from
 from zluri_staging.plans import PLANS
 from zluri_staging.schemas import STAGING
 from zluri_staging.suites import SUITES, compound_unique, not_null
+from zluri_staging.transforms import explode_ids
 
 
 def test_each_declaration_matches_its_staging_table_parent_plan_and_suite():
@@ -32,7 +33,7 @@ def test_memberships_explode_one_row_per_listed_id_with_its_raw_text(spark):
     )
 
     assert_df_equality(
-        MEMBERSHIPS.explode(groups),
+        explode_ids(MEMBERSHIPS, groups),
         spark.createDataFrame(
             [
                 (

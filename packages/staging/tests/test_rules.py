@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from zluri_staging import fx, read, rules, transforms
 from zluri_staging.classify import QUARANTINED, STATUS, classify, quarantine_rows
 from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS
-from zluri_staging.rules import REASON, Rule
+from zluri_staging.rules import REASON, Rule, reference_rules
 from zluri_staging.schemas import ENTITIES
 
 Q_SCHEMA = "entity string, source_file string, reason string, raw_record string"
@@ -198,7 +198,7 @@ def test_agent_role_rules(spark):
         "source_file string, position int, raw_record string, agent_id long, _role_raw string, role_id long, role_known boolean",
     )
 
-    valid, quarantined = split(roles, AGENT_ROLES.rules(), "agent_roles")
+    valid, quarantined = split(roles, reference_rules(AGENT_ROLES), "agent_roles")
 
     assert_df_equality(
         valid.select("role_id"), spark.createDataFrame([(69000000100,)], "role_id long"), ignore_nullable=True
@@ -292,7 +292,7 @@ def test_membership_rules(spark):
         "source_file string, position int, raw_record string, group_id long, _agent_raw string, agent_id long, agent_known boolean",
     )
 
-    valid, quarantined = split(members, MEMBERSHIPS.rules(), "group_memberships")
+    valid, quarantined = split(members, reference_rules(MEMBERSHIPS), "group_memberships")
 
     assert_df_equality(
         valid.select("agent_id"), spark.createDataFrame([(69000000001,)], "agent_id long"), ignore_nullable=True

@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 from zluri_staging import read, transforms
 from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS
 from zluri_staging.schemas import ENTITIES, STAGING
+from zluri_staging.transforms import explode_ids
 
 HOSTILE = "Robert'); DROP TABLE core.agents;-- \\ \"quoted\"\n\ttab é 😀 ½ \u2028 '' \\."
 
@@ -136,7 +137,7 @@ def test_agent_details_and_their_roles(spark):
         ignore_row_order=True,
     )
     assert_df_equality(
-        AGENT_ROLES.explode(details).select("agent_id", "_role_raw", "role_id", "raw_record"),
+        explode_ids(AGENT_ROLES, details).select("agent_id", "_role_raw", "role_id", "raw_record"),
         spark.createDataFrame(
             [
                 (69000000001, "69000000100", 69000000100, '{"agent_id":69000000001,"role_id":"69000000100"}'),
@@ -228,7 +229,7 @@ def test_groups_and_memberships(spark):
         ignore_row_order=True,
     )
     assert_df_equality(
-        transforms.staging_frame(MEMBERSHIPS.explode(groups), "stg_group_memberships"),
+        transforms.staging_frame(explode_ids(MEMBERSHIPS, groups), "stg_group_memberships"),
         expect(spark, "stg_group_memberships", [(69000000500, 69000000001), (69000000500, 69000000002)]),
         ignore_nullable=True,
         ignore_row_order=True,

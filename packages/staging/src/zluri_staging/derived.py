@@ -12,12 +12,6 @@ its quarantine entity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
-    from zluri_staging.rules import Rule
 
 __all__ = ["AGENT_ROLES", "DERIVED", "MEMBERSHIPS", "DerivedTable", "derived_from"]
 
@@ -53,20 +47,6 @@ class DerivedTable:
     def flag(self) -> str:
         """Whether the id names a known one (null without an id)."""
         return f"{self.column.removesuffix('_id')}_known"
-
-    def explode(self, parents: DataFrame) -> DataFrame:
-        """One row per (parent, listed id) of the parents given (the valid, de-duplicated ones)."""
-        from zluri_staging.transforms import explode_ids
-
-        return explode_ids(parents, self.parent_key, self.ids, self.raw, self.column)
-
-    def rules(self) -> list[Rule]:
-        """On the exploded rows flagged with ``flag``."""
-        from zluri_staging.rules import reference_rules
-
-        return reference_rules(
-            self.raw, self.column, self.flag, missing=self.missing, not_integer=self.not_integer, unknown=self.unknown
-        )
 
 
 AGENT_ROLES = DerivedTable(

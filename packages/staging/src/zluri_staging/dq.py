@@ -267,12 +267,15 @@ def _checked_columns(suite: Any) -> set[str]:
     return columns
 
 
-def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] | None = None) -> EntityDQ:
+def validate(
+    entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] | None = None, rows: int | None = None
+) -> EntityDQ:
     """Run `entity`'s suite on its clean, de-duplicated frame (staging columns).
 
     `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``): values naming none of
     the known ids are counted as a warning. Failed expectations never raise here: call
     `raise_on_critical` (after `report.write_entity_report`, so the failure is in the report too).
+    `rows`: the frame's row count when the caller has it (else counted here, if an expectation passes).
     """
     name = suite_name(entity)
     started = time.perf_counter()
@@ -298,14 +301,15 @@ def validate(entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] 
             details = batch.validate(_subsuite(suite, failed), result_format=_RESULT_FORMAT) if failed else None
             if details is not None:
                 _check_order(failed, details)
-            rows = frame.count() if len(failed) < len(suite.expectations) else 0
+            if rows is None and len(failed) < len(suite.expectations):
+                rows = frame.count()
     finally:
         if persisted:
             frame.unpersist()
-    outcomes = _outcomes(verdicts, details, rows)
-    meta = (details or verdicts).meta
-    meta["validation_time"] = datetime.now(UTC).isoformat()
-    return _summarise(entity, outcomes, details or verdicts, round(time.perf_counter() - started, 3))
+    result = details or verdicts
+    result.meta["validation_time"] = datetime.now(UTC).isoformat()
+    outcomes = _outcomes(verdicts, details, rows or 0)
+    return _summarise(entity, outcomes, result, round(time.perf_counter() - started, 3))
 
 
 def _check_order(expectations: list[Any], result: ExpectationSuiteValidationResult) -> None:

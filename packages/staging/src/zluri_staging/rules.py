@@ -157,13 +157,14 @@ def listed_ids(derived: DerivedTable) -> Rule:
     return list_or_absent(_r(derived.field), F.col(derived.ids), derived.field)
 
 
-def reference_rules(raw: str, column: str, flag: str, *, missing: str, not_integer: str, unknown: str) -> list[Rule]:
-    """On rows of a derived table (``derived``): an id that is there, an integer, and known (``flag``);
-    ``unknown`` is followed by the id."""
+def reference_rules(derived: DerivedTable) -> list[Rule]:
+    """On a derived table's exploded rows (``transforms.explode_ids``, flagged with its ``flag``): an
+    id that is there, an integer, and known."""
+    raw, column, flag = derived.raw, derived.column, derived.flag
     return [
-        Rule(f"{column}_present", missing, F.col(raw).isNotNull(), blocking=True),
-        Rule(f"{column}_integer", not_integer, F.col(column).isNotNull(), blocking=True),
-        Rule(flag, F.concat(F.lit(f"{unknown} "), F.col(column).cast("string")), F.col(flag)),
+        Rule(f"{column}_present", derived.missing, F.col(raw).isNotNull(), blocking=True),
+        Rule(f"{column}_integer", derived.not_integer, F.col(column).isNotNull(), blocking=True),
+        Rule(flag, F.concat(F.lit(f"{derived.unknown} "), F.col(column).cast("string")), F.col(flag)),
     ]
 
 

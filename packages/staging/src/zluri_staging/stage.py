@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_metrics import MetricsRow, RunContext
-from zluri_staging import bronze, dq, load, read, report, transforms
+from zluri_staging import bronze, dq, load, read, report, rules, transforms
 from zluri_staging.classify import STATUS, Tally, classify, latest_first, quarantine_rows, tally, valid_rows
 from zluri_staging.derived import DerivedTable
 from zluri_staging.fx import FxSettings
@@ -176,7 +176,8 @@ class _Staged:
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     derived: dict[str, DerivedCounts] = field(default_factory=dict)
-    dq_frames: list[tuple[str, DataFrame, dict[str, DataFrame] | None]] = field(default_factory=list)
+    # name, clean frame, its rows (counted already), reference frames
+    dq_frames: list[tuple[str, DataFrame, int, dict[str, DataFrame] | None]] = field(default_factory=list)
     small_tables: dict[str, pa.Table] = field(default_factory=dict)
 
 
@@ -294,7 +295,7 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
         quarantines=[quarantine_rows(classified.frame, run.entity)],
         quarantined_total=counts.quarantined,
         reasons=dict(counts.reasons),
-        dq_frames=[(run.entity, primary, plan.dq_refs(run) if plan.dq_refs else None)],
+        dq_frames=[(run.entity, primary, counts.valid, plan.dq_refs(run) if plan.dq_refs else None)],
     )
     for derived in plan.derived:
         _derive_table(run, derived, valid, staged)
@@ -307,9 +308,9 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
 def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _Staged) -> None:
     """One derived table: exploded from the valid rows, checked against the ids it names, counted."""
     candidates = transforms.flag_known(
-        derived.explode(valid), run.ids_frame(derived.reference), derived.column, derived.flag
+        transforms.explode_ids(derived, valid), run.ids_frame(derived.reference), derived.column, derived.flag
     )
-    classified = run.cache(classify(candidates, derived.rules(), derived.keys, latest_first(None)))
+    classified = run.cache(classify(candidates, rules.reference_rules(derived), derived.keys, latest_first(None)))
     sub = tally(classified)
     sub_valid = transforms.staging_frame(valid_rows(classified), derived.table)
     staged.tables[derived.table] = sub_valid
@@ -325,13 +326,13 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
         )
     if sub.duplicates:
         staged.warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")
-    staged.dq_frames.append((derived.name, sub_valid, None))
+    staged.dq_frames.append((derived.name, sub_valid, sub.valid, None))
 
 
 def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
     """Data-quality suites of the entity and its derived tables; a critical failure is written to
     the entity's report, then raised."""
-    results = [dq.validate(name, frame, known_refs=refs) for name, frame, refs in staged.dq_frames]
+    results = [dq.validate(name, frame, known_refs=refs, rows=rows) for name, frame, rows, refs in staged.dq_frames]
     for result in results:
         if not result.success:
             report.write_entity_report(run.report_dir, _entity_report(run, staged, results, loaded=0))
@@ -461,5 +462,14 @@ def _skip(run: _Run, plan: Plan, clock: _Clock) -> StageResult:
         run.report_dir, report.EntityReport(run.entity, 0, 0, 0, 0, 0, {}, [warning], None)
     )
     return StageResult(
-        run.entity, 0, 0, 0, 0, [warning], str(report_path), tables=copied, skipped=True, seconds=clock.total()
+        entity=run.entity,
+        read=0,
+        loaded=0,
+        quarantined=0,
+        duplicates=0,
+        warnings=[warning],
+        report_path=str(report_path),
+        tables=copied,
+        skipped=True,
+        seconds=clock.total(),
     )

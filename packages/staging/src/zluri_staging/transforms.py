@@ -257,10 +257,12 @@ def parsed_ids(derived: DerivedTable) -> Column:
     return as_id_list(_r(derived.field)).alias(derived.ids)
 
 
-def explode_ids(parents: DataFrame, parent_key: str, ids: str, raw: str, column: str) -> DataFrame:
-    """One row per (parent, id listed in ``ids``): ``parent_key``, the id as written (``raw``) and cast
-    (``column``), plus lineage and the pair as the row's raw record (see ``derived``)."""
-    return parents.select("source_file", "position", parent_key, F.explode(ids).alias(raw)).select(
+def explode_ids(derived: DerivedTable, parents: DataFrame) -> DataFrame:
+    """One row per (parent, listed id) of the parents given (the valid, de-duplicated ones): the
+    parent's key, the id as written (``raw``) and cast (``column``), plus lineage and the pair as
+    the row's raw record."""
+    parent_key, raw, column = derived.parent_key, derived.raw, derived.column
+    return parents.select("source_file", "position", parent_key, F.explode(derived.ids).alias(raw)).select(
         "source_file",
         "position",
         F.to_json(F.struct(F.col(parent_key), F.col(raw).alias(column))).alias("raw_record"),

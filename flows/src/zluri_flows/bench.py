@@ -52,7 +52,9 @@ GIB = 1024**3
 
 class TreeMemory:
     """Peak RSS of this process, all its descendants and the Postgres server's processes, summed at
-    each sample (every 0.2 s)."""
+    each sample (every 0.2 s). RSS counts a page shared by several processes (Postgres' shared
+    buffers, forked Python workers) once per process; the peak of the proportional set size (PSS,
+    each shared page split among its sharers) is kept beside it as the tree's actual footprint."""
 
     def __init__(self, postmaster_pid: int | None, interval: float = 0.2) -> None:
         import psutil
@@ -62,7 +64,9 @@ class TreeMemory:
         self.postmaster = psutil.Process(postmaster_pid) if postmaster_pid else None
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self.peak_driver = 0  # this (the driver's) Python process alone
+        self.peak_java = 0  # the JVM alone (on a local master: Spark's driver and executors)
         self.parts: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -75,17 +79,22 @@ class TreeMemory:
 
     def sample(self) -> int:
         parts: dict[str, int] = {}
+        pss = 0
         for proc in self._processes():
             try:
                 name = proc.name()
                 kind = "java" if name == "java" else "postgres" if name.startswith("postgres") else "python"
-                parts[kind] = parts.get(kind, 0) + proc.memory_info().rss
+                memory = proc.memory_full_info()
             except self._psutil.Error:
                 continue
+            parts[kind] = parts.get(kind, 0) + memory.rss
+            pss += memory.pss
         try:
             self.peak_driver = max(self.peak_driver, self.me.memory_info().rss)
         except self._psutil.Error:
             pass
+        self.peak_java = max(self.peak_java, parts.get("java", 0))
+        self.peak_pss = max(self.peak_pss, pss)
         total = sum(parts.values())
         if total > self.peak:
             self.peak, self.parts = total, parts
@@ -106,7 +115,10 @@ class TreeMemory:
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v / GIB:.2f}" for k, v in sorted(self.parts.items()))
-        return f"{self.peak / GIB:.2f} GiB ({parts}); driver's Python alone {self.peak_driver / GIB:.2f} GiB"
+        return (
+            f"{self.peak / GIB:.2f} GiB ({parts}); PSS {self.peak_pss / GIB:.2f} GiB; "
+            f"alone: driver's Python {self.peak_driver / GIB:.2f} GiB, JVM {self.peak_java / GIB:.2f} GiB"
+        )
 
 
 # -- workload ---------------------------------------------------------------------------------------
@@ -354,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     jars_dir = Settings.from_env().jars_dir
     days = [f"day{n}" for n in range(1, args.days + 1)]
     problems: dict[str, list[str]] = {}
-    summary = []
+    summary: list[tuple[str, list[float], TreeMemory]] = []
     for layout in args.layouts.split(","):
         feed = workload(args.out, args.scale, layout, args.days, args.transactions)
         floor = _floor_in_process(feed, "day1", jars_dir)
@@ -373,11 +385,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   peak RSS of the process tree: {memory.describe()}")
         problems[layout] = check_truth(url, feed)
         print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
-        summary.append((layout, [r.seconds for r in runs], memory.peak / GIB, memory.peak_driver / GIB))
+        summary.append((layout, [r.seconds for r in runs], memory))
         embedded.stop(home)
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
-    for layout, seconds, peak, driver in summary:
-        print(f"   {layout:10s} days {seconds} s   peak {peak:.2f} GiB (driver's Python {driver:.2f} GiB)")
+    for layout, seconds, memory in summary:
+        print(
+            f"   {layout:10s} days {seconds} s   peak RSS {memory.peak / GIB:.2f} GiB,"
+            f" PSS {memory.peak_pss / GIB:.2f} GiB"
+            f" (alone: driver's Python {memory.peak_driver / GIB:.2f} GiB, JVM {memory.peak_java / GIB:.2f} GiB)"
+        )
     return 1 if any(problems.values()) else 0
 
 

@@ -183,6 +183,20 @@ def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(spar
     assert loads == [("run-3", "agents"), ("run-4", "agents")]
 
 
+def test_a_committed_load_leaves_planner_statistics_that_know_the_run(spark, db_url):
+    # Stale statistics (no rows of this run) make the checks that select the run's rows plan nested
+    # loops; the load analyzes what it committed.
+    load.load(db_url, request(spark, "run-stats", {"stg_roles": roles(1, 2, 3, 4, 5)}))
+
+    with psycopg.connect(db_url) as conn:
+        stats = conn.execute(
+            "select most_common_vals::text from pg_stats"
+            " where schemaname = 'staging' and tablename = 'stg_roles' and attname = 'flow_run_id'"
+        ).fetchone()
+    assert stats is not None
+    assert "run-stats" in stats[0]
+
+
 def test_a_re_executed_partition_replaces_its_rows(spark, db_url):
     frame = spark.createDataFrame(roles(1, 2, 3, 4), STAGING["stg_roles"]).repartition(2)
     target = load._Target(db_url, "staging.stg_roles", "run-8", "day1", "load-8")

@@ -123,7 +123,11 @@ def test_records_keep_good_files_records_and_one_row_per_unreadable_file(spark):
     )
 
 
-def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path):
+@pytest.mark.parametrize("spread", [False, True], ids=["a-partition-per-task", "large-files-spread"])
+def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path, monkeypatch, spread: bool):
+    if spread:  # every file counts as large: its records are spread over partitions of about 16 bytes
+        monkeypatch.setattr(read, "LARGE_FILE_BYTES", 16)
+        monkeypatch.setattr(read, "PARTITION_BYTES", 16)
     day = tmp_path / "sync-2026-01-05"
     folder = day / "cards"
     folder.mkdir(parents=True)
@@ -192,6 +196,9 @@ def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path):
         ignore_row_order=True,
     )
     read.check_accounted(entity.listed, [r.source_file for r in files.collect()], "cards")
+    if spread:
+        listed_bytes = sum(f.size for f in read.list_entity_files(spark, str(folder)) or [])
+        assert entity.parsed.rdd.getNumPartitions() == -(-listed_bytes // 16) > len(entity.listed)
 
 
 def test_listed_and_read_files_must_agree():

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from zluri_metrics import RunContext
-from zluri_staging import fx
+from zluri_staging import fx, read
 from zluri_staging.read import MissingEntityError
 from zluri_staging.stage import DerivedCounts, StagingSettings, stage_entity
 
@@ -232,7 +232,11 @@ def feed(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_path: Path):
+@pytest.mark.parametrize("spread", [False, True], ids=["a-partition-per-task", "large-files-spread"])
+def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_path: Path, monkeypatch, spread):
+    if spread:  # every file counts as large: its records are spread over partitions of about 256 bytes
+        monkeypatch.setattr(read, "LARGE_FILE_BYTES", 16)
+        monkeypatch.setattr(read, "PARTITION_BYTES", 256)
     home = tmp_path / "home"
 
     settings = StagingSettings(input_root=str(feed), database_url=db_url, home=home)

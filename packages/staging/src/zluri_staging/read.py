@@ -240,6 +240,15 @@ def open_input(uri: str, s3: S3Settings | None = None) -> BinaryIO:
     return filesystem.open_input_stream(path)
 
 
+# One task cuts a file into records, streaming; what comes after (parsing, the cache, the bronze
+# write's sort, classification) holds a partition at a time. A file larger than LARGE_FILE_BYTES
+# would make one such partition of its whole size (a 1 GB file of transactions ran a 2 GiB heap out
+# of memory in the bronze write's sort), so its records are spread by a hash of (file, position)
+# over partitions of about PARTITION_BYTES of input each: one shuffle, and no task holds a big file.
+LARGE_FILE_BYTES = 128 << 20
+PARTITION_BYTES = 64 << 20
+
+
 def _bins(files: list[InputFile], slots: int) -> list[list[InputFile]]:
     """Files spread over at most ``slots`` tasks, largest first onto the lightest task, so one big
     file does not share its task with the rest of the day."""
@@ -267,14 +276,17 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     if not files:
         return EntityInput(with_record(spark.createDataFrame([], SPLIT_SCHEMA), spec), listed)
     total = sum(f.size for f in files)
-    slots = max(2 * spark.sparkContext.defaultParallelism, -(-total // (64 << 20)))
+    slots = max(2 * spark.sparkContext.defaultParallelism, -(-total // PARTITION_BYTES))
     bins = _bins(files, slots)
     rows = spark.sparkContext.parallelize(bins, len(bins)).flatMap(
         lambda files_of_task: [(prefix + f.name, f"{folder}/{f.name}", f.error) for f in files_of_task]
     )
     listing = spark.createDataFrame(rows, listing_schema)
     s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
-    return EntityInput(with_record(listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA), spec), listed)
+    split = listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA)
+    if max(f.size for f in files) > LARGE_FILE_BYTES:
+        split = split.repartition(-(-total // PARTITION_BYTES), "source_file", "position")
+    return EntityInput(with_record(split, spec), listed)
 
 
 def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:

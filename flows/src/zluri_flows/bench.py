@@ -198,7 +198,11 @@ def _floor_in_process(feed: Path, day: str, jars_dir: Path) -> dict[str, Any]:
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
-    return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+    lines = done.stderr.strip().splitlines()
+    # Spark's own reader can run the JVM out of heap (a big top-level array is built whole), which
+    # kills the JVM: say so rather than quote the Python side's lost connection.
+    oom = [line for line in lines if "OutOfMemoryError" in line]
+    return {"error": ((oom or lines or ["no output"])[-1]).strip()[:200]}
 
 
 def postgres_floor(url: str) -> dict[str, float]:
@@ -330,6 +334,8 @@ def report(layout: str, feed: Path, floor: dict[str, Any], runs: list[DayRun], p
             if phases:
                 print(f"   {'':6s}   phases: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
         print(f"   {run.day:6s} {'whole day (wall, incl. Prefect)':28s} {run.seconds:8.1f}")
+    if floor.get("error"):
+        print(f"   floor process failed, no read floor in this run: {floor['error']}")
     failed = {k: v.get("error") for k, v in floor.items() if isinstance(v, dict) and v.get("error")}
     if failed:
         print(f"   floor reader failed: {failed}")

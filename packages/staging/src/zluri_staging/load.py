@@ -255,20 +255,19 @@ def commit(database_url: str, request: Commit, copied: Mapping[str, int]) -> dic
             " rows = excluded.rows, committed_at = now()",
             [run, request.entity, load_id, request.day, json.dumps(loaded, sort_keys=True)],
         )
+        _analyze(cur, [*request.tables, *request.small_tables])
         insert_row(conn, request.metrics(loaded))
-    _analyze(database_url, [*request.tables, *request.small_tables])
     return loaded
 
 
-def _analyze(database_url: str, tables: Iterable[str]) -> None:
-    """Fresh planner statistics for the staging tables just committed, each in its own statement.
-    The checks and upserts that follow select the run's rows by ``flow_run_id``: with statistics
-    from before this load the planner takes them for a handful of rows and picks nested loops (an M
-    day two's mass-change check took 8 s instead of 0.1 s whenever autovacuum had not analyzed the
-    table yet). Analyzed here, their plans no longer depend on autovacuum's timing."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for table in tables:
-            conn.execute(sql.SQL("analyze staging.{}").format(sql.Identifier(table)))
+def _analyze(cur: psycopg.Cursor, tables: Iterable[str]) -> None:
+    """Fresh planner statistics for the staging tables of the load, in its commit. The checks and
+    upserts that follow select the run's rows by ``flow_run_id``: with statistics from before this
+    load the planner takes them for a handful of rows and picks nested loops (an M day two's
+    mass-change check took 8 s instead of 0.1 s whenever autovacuum had not analyzed the table
+    yet). Analyzed here, their plans no longer depend on autovacuum's timing."""
+    for table in tables:
+        cur.execute(sql.SQL("analyze staging.{}").format(sql.Identifier(table)))
 
 
 def _check(entity: str, loaded: Mapping[str, int], copied: Mapping[str, int], expected: Mapping[str, int]) -> None:

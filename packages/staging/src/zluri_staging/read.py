@@ -275,8 +275,8 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     listed = [prefix + f.name for f in files]
     if not files:
         return EntityInput(with_record(spark.createDataFrame([], SPLIT_SCHEMA), spec), listed)
-    total = sum(f.size for f in files)
-    slots = max(2 * spark.sparkContext.defaultParallelism, -(-total // PARTITION_BYTES))
+    partitions = -(-sum(f.size for f in files) // PARTITION_BYTES)  # of about PARTITION_BYTES each
+    slots = max(2 * spark.sparkContext.defaultParallelism, partitions)
     bins = _bins(files, slots)
     rows = spark.sparkContext.parallelize(bins, len(bins)).flatMap(
         lambda files_of_task: [(prefix + f.name, f"{folder}/{f.name}", f.error) for f in files_of_task]
@@ -285,7 +285,7 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
     split = listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA)
     if max(f.size for f in files) > LARGE_FILE_BYTES:
-        split = split.repartition(-(-total // PARTITION_BYTES), "source_file", "position")
+        split = split.repartition(partitions, "source_file", "position")
     return EntityInput(with_record(split, spec), listed)
 
 

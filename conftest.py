@@ -91,7 +91,9 @@ def db_url(pg_server_url: str, template_url: str, monkeypatch: pytest.MonkeyPatc
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the test run: local[1], UI off, UTC, one shuffle partition."""
+    """The one SparkSession of the test run: local[1], UI off, UTC, one shuffle partition. Sized as for
+    a large input (2 GiB, the full JIT): unlike a run's short-lived session on a small day, the tests'
+    session runs for minutes, and the quick JIT made it slower."""
     from zluri_staging.spark import build_spark
 
     session = build_spark("local[1]", "zluri-tests", shuffle_partitions=1)

@@ -2,7 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from zluri_flows.config import MissingDayError, Settings, check_day_folder, spark_packages
+from zluri_flows.config import (
+    MissingDayError,
+    SettingError,
+    Settings,
+    check_day_folder,
+    spark_for_days,
+    spark_packages,
+    spark_settings,
+)
 from zluri_staging.fx import FxSettings
 
 
@@ -159,3 +167,30 @@ def test_every_deployment_reads_the_url_from_a_secret_and_carries_a_concurrency_
         env = deployment["work_pool"]["job_variables"]["env"]
         assert env["ZLURI_DATABASE_SECRET"] == "zluri-database-url"
         assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
+def _sparse_file(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.truncate(size)  # sparse: the size is what counts, no disk is spent
+
+
+def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp_path):
+    from zluri_staging.spark import SMALL_DAY_BYTES
+
+    _sparse_file(tmp_path / "sync-day1" / "roles" / "1.json", 1_000)
+    _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", SMALL_DAY_BYTES + 1)
+    settings = spark_settings({})
+    day1 = spark_for_days(settings, str(tmp_path), ["day1"])
+    assert (day1.driver_memory, day1.jit) == ("1g", "quick")
+    both = spark_for_days(settings, str(tmp_path), ["day1", "day2"])  # a backfill: the largest day
+    assert (both.driver_memory, both.jit) == ("2g", "full")
+    for unknown in (
+        spark_for_days(settings, "s3a://bucket/feed", ["day1"]),
+        spark_for_days(settings, str(tmp_path), []),
+    ):
+        assert (unknown.driver_memory, unknown.jit) == ("2g", "full")
+    chosen = spark_settings({"ZLURI_SPARK_DRIVER_MEMORY": "4g", "ZLURI_SPARK_JIT": "Full"})
+    assert spark_for_days(chosen, str(tmp_path), ["day1"]) == chosen
+    with pytest.raises(SettingError, match="ZLURI_SPARK_JIT must be one of full, quick, got 'fast'"):
+        spark_settings({"ZLURI_SPARK_JIT": "fast"})

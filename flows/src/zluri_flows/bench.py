@@ -163,12 +163,13 @@ def read_floor(feed: Path, day: str, jars_dir: Path | None) -> dict[str, Any]:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from zluri_flows.config import spark_settings
+    from zluri_flows.config import spark_for_days, spark_settings
     from zluri_staging.schemas import ENTITIES as SPECS
     from zluri_staging.spark import build_spark
 
     started = time.perf_counter()
-    spark = build_spark(settings=spark_settings(), jars_dir=jars_dir)
+    # Sized as the run's session is (the same heap and JIT for the same day).
+    spark = build_spark(settings=spark_for_days(spark_settings(), str(feed), [day]), jars_dir=jars_dir)
     figures: dict[str, Any] = {"spark_start": round(time.perf_counter() - started, 2)}
     for entity in ENTITIES:
         spec = SPECS[entity]
@@ -244,12 +245,14 @@ class DayRun:
 
 def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[DayRun]]:
     """Spark start, then each day through the flow on that one session (as a backfill does)."""
-    from zluri_flows.config import spark_settings
+    from zluri_flows.config import spark_for_days, spark_settings
     from zluri_flows.flow import zluri_day_pipeline
     from zluri_staging.spark import build_spark
 
+    sized = spark_for_days(spark_settings(), str(feed), days)
+    print(f"   session: driver memory {sized.driver_memory}, JIT {sized.jit} (sized to the largest day)", flush=True)
     started = time.perf_counter()
-    spark = build_spark(settings=spark_settings(), jars_dir=jars_dir)
+    spark = build_spark(settings=sized, jars_dir=jars_dir)
     spark_start = round(time.perf_counter() - started, 1)
     runs = []
     try:

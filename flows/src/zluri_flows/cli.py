@@ -206,7 +206,7 @@ def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
     if not config.is_remote(root):
         yield
         return
-    with spark_for_run(_settings(), root) as spark:
+    with spark_for_run(_settings(), root, days) as spark:
         for day in days:
             try:
                 config.check_day_folder(root, day, spark)
@@ -245,7 +245,7 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
 
     root = _check_inputs(days, input_root)
     _check_database(days)
-    start_spark_early(_settings(), root)  # the JVM starts while Prefect does
+    start_spark_early(_settings(), root, days)  # the JVM starts while Prefect does
 
     state: State[Any]
     with _remote_inputs_checked(root, days), progress_console():

@@ -8,7 +8,7 @@ than a step that silently does the wrong thing.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,8 @@ from zluri_pg import Timeouts, check_url
 from zluri_pg.context import validate_day
 from zluri_staging.fs import folder_exists, is_remote, local_path
 from zluri_staging.fx import DEFAULT_MAX_STALENESS_DAYS, FxSettings
-from zluri_staging.spark import SparkSettings
+from zluri_staging.read import day_input_bytes
+from zluri_staging.spark import JIT_OPTIONS, SparkSettings, sized_for
 
 if TYPE_CHECKING:
     from zluri_staging.stage import StagingSettings
@@ -33,6 +34,7 @@ __all__ = [
     "fx_settings",
     "is_remote",
     "spark_packages",
+    "spark_for_days",
     "spark_settings",
     "sql_timeouts",
     "validate_day",
@@ -228,18 +230,32 @@ def fx_settings(environ: Mapping[str, str] | None = None) -> FxSettings:
 
 def spark_settings(environ: Mapping[str, str] | None = None) -> SparkSettings:
     """``ZLURI_SPARK_MASTER`` (default ``local[*]``), ``ZLURI_SHUFFLE_PARTITIONS`` (default: a handful
-    per local core, 64 on a cluster), ``ZLURI_SPARK_UI``, ``ZLURI_SPARK_DRIVER_MEMORY`` (default 2g)
-    and ``ZLURI_SPARK_LOG_LEVEL`` (default ERROR)."""
+    per local core, 64 on a cluster), ``ZLURI_SPARK_UI``, ``ZLURI_SPARK_DRIVER_MEMORY`` and
+    ``ZLURI_SPARK_JIT`` (``quick`` or ``full``; both default to a choice sized to the day's input,
+    see ``spark_for_days``) and ``ZLURI_SPARK_LOG_LEVEL`` (default ERROR)."""
     env = os.environ if environ is None else environ
     defaults = SparkSettings()
     partitions = int(env.get("ZLURI_SHUFFLE_PARTITIONS", "0"))
+    jit = env.get("ZLURI_SPARK_JIT", "").strip().lower() or None
+    if jit is not None and jit not in JIT_OPTIONS:
+        raise SettingError(f"ZLURI_SPARK_JIT must be one of {', '.join(sorted(JIT_OPTIONS))}, got {jit!r}")
     return SparkSettings(
         master=env.get("ZLURI_SPARK_MASTER", defaults.master),
         shuffle_partitions=partitions or None,
         ui_enabled=env.get("ZLURI_SPARK_UI", defaults.ui_enabled),
-        driver_memory=env.get("ZLURI_SPARK_DRIVER_MEMORY", defaults.driver_memory),
+        driver_memory=env.get("ZLURI_SPARK_DRIVER_MEMORY", "").strip() or None,
+        jit=jit,
         log_level=env.get("ZLURI_SPARK_LOG_LEVEL", defaults.log_level),
     )
+
+
+def spark_for_days(spark: SparkSettings, input_root: str, days: Sequence[str]) -> SparkSettings:
+    """``spark`` with what it leaves open sized to the largest of ``days`` under ``input_root``; a
+    day whose size cannot be known before Spark starts (a remote root), or no day at all, counts as
+    large."""
+    sizes = [day_input_bytes(input_root, day) for day in days]
+    largest = None if not sizes or None in sizes else max(s for s in sizes if s is not None)
+    return sized_for(spark, largest)
 
 
 def spark_packages(*roots: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -34,11 +34,12 @@ _spark_owned: dict[str, Any] = {"session": None, "users": 0}
 
 
 @contextmanager
-def spark_for_run(settings: config.Settings, input_root: str | None = None) -> Iterator[Any]:
+def spark_for_run(settings: config.Settings, input_root: str | None = None, days: Sequence[str] = ()) -> Iterator[Any]:
     """The run's one SparkSession. A session already running in this process (a backfill's, the
     tests', or that of a run started at the same time in another thread) is reused; one started here
     is stopped when the last run using it ends, never under another run's feet. It carries the extra
-    jars the input and bronze roots need (hadoop-aws for s3a://)."""
+    jars the input and bronze roots need (hadoop-aws for s3a://), and a heap and JIT sized to the
+    largest of ``days`` (``config.spark_for_days``)."""
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -49,7 +50,7 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None) -> I
             if external is None and SparkContext._active_spark_context is not None:
                 external = SparkSession.builder.getOrCreate()  # started by another thread
             if external is None:
-                _spark_owned["session"] = _build(settings, input_root)
+                _spark_owned["session"] = _build(settings, input_root, days)
         if external is None:
             _spark_owned["users"] += 1
             session = _spark_owned["session"]
@@ -66,15 +67,19 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None) -> I
                 session.stop()
 
 
-def _build(settings: config.Settings, input_root: str | None) -> Any:
+def _build(settings: config.Settings, input_root: str | None, days: Sequence[str]) -> Any:
     from zluri_staging.spark import build_spark
 
     config.apply_process_defaults()
-    packages = config.spark_packages(settings.input(input_root), settings.bronze_root)
-    return build_spark(settings=settings.spark, jars_dir=settings.jars_dir, extra_packages=packages)
+    root = settings.input(input_root)
+    packages = config.spark_packages(root, settings.bronze_root)
+    sized = config.spark_for_days(settings.spark, root, days)
+    return build_spark(settings=sized, jars_dir=settings.jars_dir, extra_packages=packages)
 
 
-def start_spark_early(settings: config.Settings, input_root: str | None = None) -> threading.Thread:
+def start_spark_early(
+    settings: config.Settings, input_root: str | None = None, days: Sequence[str] = ()
+) -> threading.Thread:
     """Start the session the next run will own in the background, then pay its one-off costs
     (``warm_up``): the CLI calls this before the flow, so they are paid while Prefect starts.
     ``spark_for_run`` waits for the session rather than starting another; if it fails to start,
@@ -90,7 +95,7 @@ def start_spark_early(settings: config.Settings, input_root: str | None = None) 
             if _spark_owned["session"] is not None or SparkContext._active_spark_context is not None:
                 return
             try:
-                session = _spark_owned["session"] = _build(settings, input_root)
+                session = _spark_owned["session"] = _build(settings, input_root, days)
             except Exception:  # spark_for_run starts it again and raises the error
                 logging.getLogger(__name__).debug("early Spark start failed", exc_info=True)
                 return
@@ -135,7 +140,7 @@ def zluri_day_pipeline(day: str, input_root: str | None = None, allow_mass_chang
     start_run(url, run_id, day)
 
     futures: dict[str, PrefectFuture] = {}
-    with spark_for_run(settings, root) as spark:
+    with spark_for_run(settings, root, [day]) as spark:
         try:
             config.check_day_folder(root, day, spark)  # a remote root can only be checked with the session
             staging = settings.staging(url, root)
@@ -197,7 +202,7 @@ def zluri_backfill(
     check_days(days)
     settings = config.Settings.from_env()
     results = []
-    with spark_for_run(settings, input_root):
+    with spark_for_run(settings, input_root, days):
         for index, day in enumerate(days):
             state = zluri_day_pipeline(day, input_root, allow_mass_change, return_state=True)
             if not state.is_completed():

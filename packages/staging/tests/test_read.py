@@ -215,3 +215,20 @@ def test_missing_folder_is_none_and_an_empty_folder_has_no_records(spark, tmp_pa
     assert empty is not None
     assert empty.listed == []
     assert empty.parsed.count() == 0
+
+
+def test_day_input_bytes_counts_the_json_files_of_the_days_entity_folders(tmp_path: Path):
+    day = tmp_path / "sync-day1"
+    (day / "roles").mkdir(parents=True)
+    (day / "agents").mkdir()
+    (day / "roles" / "1.json").write_bytes(b"x" * 100)
+    (day / "agents" / "_2.json").write_bytes(b"x" * 20)  # read like any other name
+    (day / "agents" / "notes.txt").write_bytes(b"x" * 1000)  # not input
+    (day / "stray.json").write_bytes(b"x" * 1000)  # not in an entity folder
+    outside = tmp_path / "big.json"
+    outside.write_bytes(b"x" * 5000)
+    (day / "agents" / "3.json").symlink_to(outside)  # not followed, as the reader does not
+    assert read.day_input_bytes(str(tmp_path), "day1") == 120
+    assert read.day_input_bytes(f"file://{tmp_path}", "day1") == 120
+    assert read.day_input_bytes(str(tmp_path), "day9") is None  # missing
+    assert read.day_input_bytes("s3a://bucket/feed", "day1") is None  # known only through Spark

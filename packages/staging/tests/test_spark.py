@@ -1,8 +1,19 @@
-"""Which Delta jars a session loads as local files (the session itself is built in conftest)."""
+"""Which Delta jars a session loads as local files, and how a session is sized to its input (the
+session itself is built in conftest)."""
 
 from __future__ import annotations
 
-from zluri_staging.spark import delta_jars
+import pytest
+
+from zluri_staging.spark import (
+    CODEGEN_CACHE_ENTRIES,
+    SMALL_DAY_BYTES,
+    TINY_DAY_BYTES,
+    SparkSettings,
+    delta_jars,
+    driver_java_options,
+    sized_for,
+)
 
 
 def test_a_completed_jar_folder_lists_its_jars(tmp_path):
@@ -19,3 +30,48 @@ def test_a_folder_copied_half_way_or_missing_is_not_used(tmp_path):
     (tmp_path / "io.delta_delta-spark_2.13-4.4.0.jar").write_bytes(b"PK")
     assert delta_jars(tmp_path) == []  # no .complete: Ivy resolves instead
     assert delta_jars(tmp_path / "absent") == []
+
+
+MIB = 1024**2
+
+
+@pytest.mark.parametrize(
+    ("input_bytes", "memory", "jit"),
+    [
+        (140 * 1024, "1g", "quick"),  # the reference feed's day
+        (TINY_DAY_BYTES, "1g", "quick"),
+        (TINY_DAY_BYTES + 1, "1g", "full"),
+        (120 * MIB, "1g", "full"),  # an M day
+        (SMALL_DAY_BYTES + 1, "2g", "full"),
+        (None, "2g", "full"),  # unknown before Spark starts (object storage)
+    ],
+)
+def test_a_session_is_sized_to_the_days_input(input_bytes, memory, jit):
+    sized = sized_for(SparkSettings(), input_bytes)
+    assert (sized.driver_memory, sized.jit) == (memory, jit)
+
+
+def test_what_the_settings_name_is_never_resized():
+    chosen = SparkSettings(driver_memory="6g", jit="full")
+    assert sized_for(chosen, 1024) == chosen
+    assert sized_for(SparkSettings(jit="quick"), None).jit == "quick"
+    assert sized_for(SparkSettings(driver_memory="3g"), 1024).driver_memory == "3g"
+
+
+def test_the_driver_gets_the_options_of_its_jit():
+    quick = driver_java_options(SparkSettings(jit="quick"))
+    assert quick[0].startswith("-Dlog4j.configurationFile=file:")
+    assert quick[1:] == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    assert driver_java_options(SparkSettings(jit="full"))[1:] == []
+
+
+def test_the_running_jvm_got_the_sessions_heap_jit_and_codegen_cache(spark):
+    """The test session is built with settings left open (conftest): sized as for a large input."""
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = list(runtime.getInputArguments())
+    large = sized_for(SparkSettings(), None)
+    assert f"-Xmx{large.driver_memory}" in arguments
+    for option in driver_java_options(large):
+        assert option in arguments
+    assert "-XX:TieredStopAtLevel=1" not in arguments
+    assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == str(CODEGEN_CACHE_ENTRIES)

@@ -115,6 +115,27 @@ def _local_path(folder: str) -> Path | None:
     return None
 
 
+def day_input_bytes(input_root: str, day: str) -> int | None:
+    """Bytes of the ``*.json`` files of the day's entity folders, to size a session before it
+    starts; None when the root is not local (it can only be listed with a session) or the day's
+    folder is missing. Links are not followed (the reader does not follow them either)."""
+    local = _local_path(f"{str(input_root).rstrip('/')}/sync-{day}")
+    if local is None or not local.is_dir():
+        return None
+    total = 0
+    with os.scandir(local) as folders:
+        for folder in folders:
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(folder.path) as entries:
+                total += sum(
+                    e.stat(follow_symlinks=False).st_size
+                    for e in entries
+                    if e.is_file(follow_symlinks=False) and fnmatch.fnmatchcase(e.name, FILE_PATTERN)
+                )
+    return total
+
+
 def _local_entry(entry: os.DirEntry, folder: Path) -> InputFile | None:
     if entry.is_symlink():
         target = Path(os.path.realpath(entry.path))

@@ -176,7 +176,7 @@ def _sparse_file(path: Path, size: int) -> None:
 
 
 def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp_path):
-    from zluri_staging.spark import SMALL_DAY_BYTES
+    from zluri_staging.spark import QUICK_JIT_MAX_DAYS, SMALL_DAY_BYTES
 
     _sparse_file(tmp_path / "sync-day1" / "roles" / "1.json", 1_000)
     _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", SMALL_DAY_BYTES + 1)
@@ -185,6 +185,8 @@ def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp
     assert (day1.driver_memory, day1.jit) == ("1g", "quick")
     both = spark_for_days(settings, str(tmp_path), ["day1", "day2"])  # a backfill: the largest day
     assert (both.driver_memory, both.jit) == ("2g", "full")
+    many = spark_for_days(settings, str(tmp_path), ["day1"] * (QUICK_JIT_MAX_DAYS + 1))
+    assert (many.driver_memory, many.jit) == ("1g", "full")
     for unknown in (
         spark_for_days(settings, "s3a://bucket/feed", ["day1"]),
         spark_for_days(settings, str(tmp_path), []),

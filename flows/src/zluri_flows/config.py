@@ -250,12 +250,12 @@ def spark_settings(environ: Mapping[str, str] | None = None) -> SparkSettings:
 
 
 def spark_for_days(spark: SparkSettings, input_root: str, days: Sequence[str]) -> SparkSettings:
-    """``spark`` with what it leaves open sized to the largest of ``days`` under ``input_root``; a
-    day whose size cannot be known before Spark starts (a remote root), or no day at all, counts as
-    large."""
+    """``spark`` with what it leaves open sized to the largest of ``days`` under ``input_root`` and
+    to how many they are; a day whose size cannot be known before Spark starts (a remote root), or no
+    day at all, counts as large."""
     sizes = [day_input_bytes(input_root, day) for day in days]
     largest = None if not sizes or None in sizes else max(s for s in sizes if s is not None)
-    return sized_for(spark, largest)
+    return sized_for(spark, largest, len(days))
 
 
 def spark_packages(*roots: str) -> list[str]:

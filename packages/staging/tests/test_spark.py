@@ -7,6 +7,7 @@ import pytest
 
 from zluri_staging.spark import (
     CODEGEN_CACHE_ENTRIES,
+    QUICK_JIT_MAX_DAYS,
     SMALL_DAY_BYTES,
     TINY_DAY_BYTES,
     SparkSettings,
@@ -51,6 +52,12 @@ def test_a_session_is_sized_to_the_days_input(input_bytes, memory, jit):
     assert (sized.driver_memory, sized.jit) == (memory, jit)
 
 
+def test_a_long_backfill_of_small_days_gets_the_full_jit():
+    assert sized_for(SparkSettings(), 1024, days=QUICK_JIT_MAX_DAYS).jit == "quick"
+    longer = sized_for(SparkSettings(), 1024, days=QUICK_JIT_MAX_DAYS + 1)
+    assert (longer.driver_memory, longer.jit) == ("1g", "full")
+
+
 def test_what_the_settings_name_is_never_resized():
     chosen = SparkSettings(driver_memory="6g", jit="full")
     assert sized_for(chosen, 1024) == chosen
@@ -61,7 +68,7 @@ def test_what_the_settings_name_is_never_resized():
 def test_the_driver_gets_the_options_of_its_jit():
     quick = driver_java_options(SparkSettings(jit="quick"))
     assert quick[0].startswith("-Dlog4j.configurationFile=file:")
-    assert quick[1:] == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    assert quick[1:] == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:ReservedCodeCacheSize=240m"]
     assert driver_java_options(SparkSettings(jit="full"))[1:] == []
 
 

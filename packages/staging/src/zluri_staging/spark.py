@@ -58,17 +58,27 @@ SMALL_DAY_BYTES = 256 * MIB
 # took 55 of the 190 CPU seconds of the two-day reference feed, while the code they optimise runs on
 # a few hundred records; on an M day the quick JIT's slower code costs more than it saves.
 TINY_DAY_BYTES = 32 * MIB
+# ... and for a session of at most this many days: the full JIT's compiled code catches up from the
+# third day on (the bundled sample's third day: 20 s full, 22 s quick; the first two 58 + 31 s full,
+# 36 + 24 s quick), so a long backfill of small days is faster with it.
+QUICK_JIT_MAX_DAYS = 7
 DRIVER_MEMORY = {"small": "1g", "large": "2g"}
 # The driver JVM's options per JIT choice: "quick" compiles with C1 only and collects with the
-# serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB).
-JIT_OPTIONS = {"quick": ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"), "full": ()}
+# serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
+# reserves a code cache of 48 MiB, which Spark and Delta filled on the third day of one session
+# ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
+# used is resident).
+JIT_OPTIONS = {
+    "quick": ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:ReservedCodeCacheSize=240m"),
+    "full": (),
+}
 
 
-def sized_for(settings: SparkSettings, input_bytes: int | None) -> SparkSettings:
-    """``settings`` with the driver memory and JIT it leaves open chosen for a session that reads
-    ``input_bytes`` at most in one day (None: unknown, sized as for a large day). Pure."""
+def sized_for(settings: SparkSettings, input_bytes: int | None, days: int = 1) -> SparkSettings:
+    """``settings`` with the driver memory and JIT it leaves open chosen for a session of ``days``
+    days that reads ``input_bytes`` at most in one (None: unknown, sized as for a large day). Pure."""
     small = input_bytes is not None and input_bytes <= SMALL_DAY_BYTES
-    tiny = input_bytes is not None and input_bytes <= TINY_DAY_BYTES
+    tiny = input_bytes is not None and input_bytes <= TINY_DAY_BYTES and days <= QUICK_JIT_MAX_DAYS
     return replace(
         settings,
         driver_memory=settings.driver_memory or DRIVER_MEMORY["small" if small else "large"],

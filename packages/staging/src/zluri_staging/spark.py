@@ -51,7 +51,7 @@ class SparkSettings:
 
 
 MIB = 1024**2
-# A day of at most this much input runs on a 1 GiB heap: measured at M (about 180 MiB a day) at the
+# A day of at most this much input runs on a 1 GiB heap: measured at M (about 120 MiB a day) at the
 # speed of a 2 GiB heap. Bigger days, and days of unknown size (input on object storage), get 2 GiB.
 SMALL_DAY_BYTES = 256 * MIB
 # A day of at most this much input gets the quick JIT: on two cores the full JIT's compiler threads
@@ -65,7 +65,7 @@ QUICK_JIT_MAX_DAYS = 7
 DRIVER_MEMORY = {"small": "1g", "large": "2g"}
 # The driver JVM's options per JIT choice: "quick" compiles with C1 only and collects with the
 # serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
-# reserves a code cache of 48 MiB, which Spark and Delta filled on the third day of one session
+# reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
 # used is resident).
 JIT_OPTIONS = {

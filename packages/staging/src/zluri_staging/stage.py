@@ -7,13 +7,15 @@ key, derived tables) for one task of a flow run (its ``RunContext``) and the run
 creates, configures or stops one.
 
 Spark work is arranged so each file is read and cut into records once: the split rows are persisted
-and the bronze write fills that cache; the classified frame (every record with its status — valid,
-duplicate, quarantined — and reason) is computed from it once and persisted; counts, the derived
-tables, the FX checks and data quality are small reads of that cache, and the executors COPY the
-valid and quarantined rows straight into Postgres. The driver holds counts, a few sample ids and
-one row per input file, never the records.
-Bronze is written first (before data quality, not after it): it holds the input as read, which is
-most useful precisely when a critical expectation then fails the step.
+and counting them per file fills that cache; the bronze write then runs from it in a background
+thread while the records are classified (its error is the step's). The classified frame (every
+record with its status — valid, duplicate, quarantined — and reason) is computed from it once and
+persisted; counts, the derived tables, the FX checks and data quality are small reads of that
+cache, and the executors COPY the valid and quarantined rows straight into Postgres. The driver
+holds counts, a few sample ids and one row per input file, never the records.
+Bronze is written before data quality, not after it (classification waits for it before the split
+rows leave the cache): it holds the input as read, which is most useful precisely when a critical
+expectation then fails the step.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
@@ -42,6 +45,9 @@ from zluri_staging.rules import REASON
 from zluri_staging.schemas import ENTITIES, staging_columns
 
 log = logging.getLogger(__name__)
+
+# Bronze writes run beside classification, one thread each (a run stages a few entities at once).
+_BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
 
 __all__ = ["DerivedCounts", "MissingEntityError", "StageResult", "StagingSettings", "stage_entity"]
 
@@ -192,6 +198,11 @@ class _Read:
     parsed: DataFrame  # the split rows, cached
     records: DataFrame
     input_files: pa.Table  # one row per input file: entity, source_file, sha256, records
+    bronze: Future[str]  # the bronze write, running beside classification
+
+    def bronze_written(self) -> str:
+        """Wait for the bronze write; its error, if any, is the step's."""
+        return self.bronze.result()
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -203,13 +214,14 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     plan = plan_for(entity)
     run = _Run(spark, entity, ctx, settings)
     clock = _Clock()
+    read_in = None
     try:
         read_in = _read_and_bronze(run)
         if read_in is None:
             return _skip(run, plan, clock)
-        clock.done("read+bronze")
+        clock.done("read")
         classified = _classify(run, plan, read_in)
-        clock.done("validate")
+        clock.done("validate+bronze")
         staged = _derive(run, plan, classified)
         clock.done("derived")
         checks = _check_quality(run, staged)
@@ -217,6 +229,8 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
         loaded = _load_and_reconcile(run, plan, staged, read_in.input_files, clock.started_at)
         clock.done("load")
     finally:
+        if read_in is not None:
+            wait([read_in.bronze])  # never leave a write running behind a failed step
         run.release()
     return _report(run, plan, staged, checks, loaded, clock)
 
@@ -225,8 +239,9 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
 
 
 def _read_and_bronze(run: _Run) -> _Read | None:
-    """Read and cut the entity's files once (the bronze write fills the cache), and check that every
-    listed file was read. None for an optional entity without a folder."""
+    """Read and cut the entity's files once (counting them per file fills the cache), check that
+    every listed file was read, and start the bronze write from the cache beside classification.
+    None for an optional entity without a folder."""
     entity_input = read.read_entity(run.spark, run.entity, day=run.day, input_root=run.input_root)
     if entity_input is None:
         folder = read.entity_dir(run.input_root, run.day, run.entity)
@@ -237,10 +252,19 @@ def _read_and_bronze(run: _Run) -> _Read | None:
     parsed = run.cache(entity_input.parsed)
     records = read.records(parsed)
     # The first action: reads and cuts the files once, filling the cache.
-    bronze.write_bronze(records, root=run.bronze_root, entity=run.entity, day=run.day, flow_run_id=run.flow_run_id)
     input_files = read.input_files(parsed, run.entity).toArrow()
     read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
-    return _Read(parsed, records, input_files)
+    # Delta's commit is mostly the driver's waiting (its snapshot, listing and commit: about 1 s for a
+    # few records): it runs while the records are classified, and is waited for before the cache goes.
+    written = _BACKGROUND.submit(
+        bronze.write_bronze,
+        records,
+        root=run.bronze_root,
+        entity=run.entity,
+        day=run.day,
+        flow_run_id=run.flow_run_id,
+    )
+    return _Read(parsed, records, input_files, written)
 
 
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
@@ -267,6 +291,7 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
+    read_in.bronze_written()
     read_in.parsed.unpersist()
     return _Classified(classified, counts)
 

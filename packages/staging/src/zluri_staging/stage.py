@@ -253,7 +253,6 @@ def _read_and_bronze(run: _Run) -> _Read | None:
     records = read.records(parsed)
     # The first action: reads and cuts the files once, filling the cache.
     input_files = read.input_files(parsed, run.entity).toArrow()
-    read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
     # Delta's commit is mostly the driver's waiting (its snapshot, listing and commit: about 1 s for a
     # few records): it runs while the records are classified, and is waited for before the cache goes.
     written = _BACKGROUND.submit(
@@ -264,7 +263,13 @@ def _read_and_bronze(run: _Run) -> _Read | None:
         day=run.day,
         flow_run_id=run.flow_run_id,
     )
-    return _Read(parsed, records, input_files, written)
+    read_in = _Read(parsed, records, input_files, written)
+    try:
+        read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
+    except BaseException:
+        wait([written])  # bronze holds what was read, even of a day whose listing does not add up
+        raise
+    return read_in
 
 
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:

@@ -116,24 +116,14 @@ def _local_path(folder: str) -> Path | None:
 
 
 def day_input_bytes(input_root: str, day: str) -> int | None:
-    """Bytes of the ``*.json`` files of the day's entity folders, to size a session before it
-    starts; None when the root is not local (it can only be listed with a session) or the day's
-    folder is missing. Links are not followed (the reader does not follow them either)."""
-    local = _local_path(f"{str(input_root).rstrip('/')}/sync-{day}")
-    if local is None or not local.is_dir():
+    """Bytes of the files the day's entities would read (listed as ``list_entity_files`` lists them:
+    a link leaving its folder counts nothing), to size a session before it starts; None when the
+    root is not local (it can only be listed with a session) or the day's folder is missing."""
+    day_folder = _local_path(f"{str(input_root).rstrip('/')}/sync-{day}")
+    if day_folder is None or not day_folder.is_dir():
         return None
-    total = 0
-    with os.scandir(local) as folders:
-        for folder in folders:
-            if not folder.is_dir(follow_symlinks=False):
-                continue
-            with os.scandir(folder.path) as entries:
-                total += sum(
-                    e.stat(follow_symlinks=False).st_size
-                    for e in entries
-                    if e.is_file(follow_symlinks=False) and fnmatch.fnmatchcase(e.name, FILE_PATTERN)
-                )
-    return total
+    folders = [day_folder / entity for entity in ENTITIES]
+    return sum(f.size for folder in folders if folder.is_dir() for f in _list_local(folder))
 
 
 def _local_entry(entry: os.DirEntry, folder: Path) -> InputFile | None:
@@ -146,6 +136,12 @@ def _local_entry(entry: os.DirEntry, folder: Path) -> InputFile | None:
     return InputFile(entry.name, entry.stat().st_size)
 
 
+def _list_local(folder: Path) -> list[InputFile]:
+    with os.scandir(folder) as entries:
+        listed = [_local_entry(e, folder) for e in entries if fnmatch.fnmatchcase(e.name, FILE_PATTERN)]
+    return sorted((f for f in listed if f is not None), key=lambda f: f.name)
+
+
 def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | None:
     """The ``*.json`` files directly in ``folder`` (None if the folder does not exist), every name
     included (Spark's own file index would skip ``_*`` and ``.*``).
@@ -154,11 +150,7 @@ def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | Non
     (s3a://, hdfs://) through Hadoop's FileSystem of the session."""
     local = _local_path(folder)
     if local is not None:
-        if not local.is_dir():
-            return None
-        with os.scandir(local) as entries:
-            listed = [_local_entry(e, local) for e in entries if fnmatch.fnmatchcase(e.name, FILE_PATTERN)]
-        return sorted((f for f in listed if f is not None), key=lambda f: f.name)
+        return _list_local(local) if local.is_dir() else None
     jvm = spark.sparkContext._jvm
     assert jvm is not None, "the JVM gateway exists on the driver"
     path = jvm.org.apache.hadoop.fs.Path(folder)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -45,6 +46,8 @@ from zluri_staging.rules import REASON
 from zluri_staging.schemas import ENTITIES, staging_columns
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Bronze writes run beside classification, one thread each (a run stages a few entities at once).
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
@@ -106,6 +109,7 @@ class _Run:
     settings: StagingSettings
     _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
     _cached: list[DataFrame] = field(default_factory=list, compare=False, repr=False)
+    _background: list[Future[Any]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def day(self) -> str:
@@ -148,7 +152,13 @@ class _Run:
         self._cached.append(frame.persist(StorageLevel.MEMORY_AND_DISK_DESER))
         return self._cached[-1]
 
+    def in_background(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """``work`` started in a thread beside the step; ``release`` waits for it."""
+        self._background.append(_BACKGROUND.submit(work, *args, **kwargs))
+        return self._background[-1]
+
     def release(self) -> None:
+        wait(self._background)  # never leave work running behind a failed step
         for frame in [*self._cached, *self._ids.values()]:
             frame.unpersist()
 
@@ -198,11 +208,7 @@ class _Read:
     parsed: DataFrame  # the split rows, cached
     records: DataFrame
     input_files: pa.Table  # one row per input file: entity, source_file, sha256, records
-    bronze: Future[str]  # the bronze write, running beside classification
-
-    def bronze_written(self) -> str:
-        """Wait for the bronze write; its error, if any, is the step's."""
-        return self.bronze.result()
+    bronze: Future[str]  # the bronze write, running beside classification; its error is the step's
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -214,7 +220,6 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     plan = plan_for(entity)
     run = _Run(spark, entity, ctx, settings)
     clock = _Clock()
-    read_in = None
     try:
         read_in = _read_and_bronze(run)
         if read_in is None:
@@ -229,8 +234,6 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
         loaded = _load_and_reconcile(run, plan, staged, read_in.input_files, clock.started_at)
         clock.done("load")
     finally:
-        if read_in is not None:
-            wait([read_in.bronze])  # never leave a write running behind a failed step
         run.release()
     return _report(run, plan, staged, checks, loaded, clock)
 
@@ -255,7 +258,9 @@ def _read_and_bronze(run: _Run) -> _Read | None:
     input_files = read.input_files(parsed, run.entity).toArrow()
     # Delta's commit is mostly the driver's waiting (its snapshot, listing and commit: about 1 s for a
     # few records): it runs while the records are classified, and is waited for before the cache goes.
-    written = _BACKGROUND.submit(
+    # Started before the listing check: bronze holds what was read even of a day whose listing does
+    # not add up.
+    written = run.in_background(
         bronze.write_bronze,
         records,
         root=run.bronze_root,
@@ -263,13 +268,8 @@ def _read_and_bronze(run: _Run) -> _Read | None:
         day=run.day,
         flow_run_id=run.flow_run_id,
     )
-    read_in = _Read(parsed, records, input_files, written)
-    try:
-        read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
-    except BaseException:
-        wait([written])  # bronze holds what was read, even of a day whose listing does not add up
-        raise
-    return read_in
+    read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
+    return _Read(parsed, records, input_files, written)
 
 
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
@@ -296,7 +296,7 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
-    read_in.bronze_written()
+    read_in.bronze.result()  # written before the split rows leave the cache
     read_in.parsed.unpersist()
     return _Classified(classified, counts)
 

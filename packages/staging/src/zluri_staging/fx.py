@@ -28,9 +28,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from zluri_staging import fx_history
 
@@ -337,8 +339,15 @@ def rates_window(transactions: DataFrame) -> RatesWindow | None:
 def rates_frame(spark: SparkSession, rates: list[DailyRate]) -> DataFrame:
     """The rates as a (small, broadcastable) frame: on_date, currency, usd_per_unit, fx_rate_date,
     fx_source."""
-    rows = [(r.on_date, r.currency, r.usd_per_unit, r.rate_date, r.source) for r in rates]
-    return spark.createDataFrame(rows, RATES_SCHEMA)
+    # From Arrow: a list of rows would go through a Python worker of its own.
+    columns = [
+        [r.on_date for r in rates],
+        [r.currency for r in rates],
+        [r.usd_per_unit for r in rates],
+        [r.rate_date for r in rates],
+        [r.source for r in rates],
+    ]
+    return spark.createDataFrame(pa.table(columns, schema=to_arrow_schema(RATES_SCHEMA)))
 
 
 def batch_rates(spark: SparkSession, transactions: DataFrame, settings: FxSettings | None = None) -> DataFrame:

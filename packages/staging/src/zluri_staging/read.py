@@ -210,24 +210,35 @@ def _error_row(source_file: str, error: str, sha256: str = EMPTY_SHA256) -> pa.R
     return rows.batch()
 
 
-def _split_paths(
-    layout: str, s3: S3Settings | None = None
+_Listed = tuple[str, str, str | None]  # source_file, uri, error known before reading
+
+
+def _split_bins(
+    bins: list[list[_Listed]], layout: str, s3: S3Settings | None = None
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Over ``spark.range`` with one id per partition: the task of id N cuts the files of bin N. The
+    listing travels in the function itself, so no other Python step (and worker) feeds the task."""
+
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            for source_file, uri, error in zip(*(batch.column(c).to_pylist() for c in range(3)), strict=True):
-                if error is not None:
-                    yield _error_row(source_file, error)
-                    continue
-                try:
-                    stream = open_input(uri, s3)
-                except OSError as exc:
-                    yield _error_row(source_file, f"{ERR_UNREADABLE}: {exc.strerror or exc}")
-                    continue
-                with stream:
-                    yield from split_rows(source_file, stream, layout)
+            for number in batch.column(0).to_pylist():
+                yield from _split_files(bins[number], layout, s3)
 
     return run
+
+
+def _split_files(files: Iterable[_Listed], layout: str, s3: S3Settings | None) -> Iterator[pa.RecordBatch]:
+    for source_file, uri, error in files:
+        if error is not None:
+            yield _error_row(source_file, error)
+            continue
+        try:
+            stream = open_input(uri, s3)
+        except OSError as exc:
+            yield _error_row(source_file, f"{ERR_UNREADABLE}: {exc.strerror or exc}")
+            continue
+        with stream:
+            yield from split_rows(source_file, stream, layout)
 
 
 def _split_texts(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -284,19 +295,14 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     if files is None:
         return None
     prefix = source_prefix(day, entity)
-    listing_schema = "source_file string, uri string, error string"
     listed = [prefix + f.name for f in files]
     if not files:
         return EntityInput(with_record(spark.createDataFrame([], SPLIT_SCHEMA), spec), listed)
     partitions = -(-sum(f.size for f in files) // PARTITION_BYTES)  # of about PARTITION_BYTES each
     slots = max(2 * spark.sparkContext.defaultParallelism, partitions)
-    bins = _bins(files, slots)
-    rows = spark.sparkContext.parallelize(bins, len(bins)).flatMap(
-        lambda files_of_task: [(prefix + f.name, f"{folder}/{f.name}", f.error) for f in files_of_task]
-    )
-    listing = spark.createDataFrame(rows, listing_schema)
+    bins = [[(prefix + f.name, f"{folder}/{f.name}", f.error) for f in b] for b in _bins(files, slots)]
     s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
-    split = listing.mapInArrow(_split_paths(spec.layout, s3), SPLIT_SCHEMA)
+    split = spark.range(len(bins), numPartitions=len(bins)).mapInArrow(_split_bins(bins, spec.layout, s3), SPLIT_SCHEMA)
     if max(f.size for f in files) > LARGE_FILE_BYTES:
         split = split.repartition(partitions, "source_file", "position")
     return EntityInput(with_record(split, spec), listed)

@@ -68,7 +68,14 @@ def test_what_the_settings_name_is_never_resized():
 def test_the_driver_gets_the_options_of_its_jit():
     quick = driver_java_options(SparkSettings(jit="quick"))
     assert quick[0].startswith("-Dlog4j.configurationFile=file:")
-    assert quick[1:] == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:ReservedCodeCacheSize=240m"]
+    assert quick[1:] == [
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-XX:ReservedCodeCacheSize=240m",
+        "-Xms64m",
+        "-XX:MinHeapFreeRatio=10",
+        "-XX:MaxHeapFreeRatio=30",
+    ]
     assert driver_java_options(SparkSettings(jit="full"))[1:] == []
 
 

@@ -67,9 +67,18 @@ DRIVER_MEMORY = {"small": "1g", "large": "2g"}
 # serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
-# used is resident).
+# used is resident). Its heap starts at 64 MiB instead of 1/64 of the machine's memory and gives back
+# what a collection leaves free beyond 30%: a small day's live data is a few hundred MiB at most, and
+# on the reference feed the JVM's peak RSS fell from 1.03-1.10 to 0.79-0.82 GiB at the same speed.
 JIT_OPTIONS = {
-    "quick": ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:ReservedCodeCacheSize=240m"),
+    "quick": (
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-XX:ReservedCodeCacheSize=240m",
+        "-Xms64m",
+        "-XX:MinHeapFreeRatio=10",
+        "-XX:MaxHeapFreeRatio=30",
+    ),
     "full": (),
 }
 

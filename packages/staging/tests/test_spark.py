@@ -65,7 +65,7 @@ def test_what_the_settings_name_is_never_resized():
     assert sized_for(SparkSettings(driver_memory="3g"), 1024).driver_memory == "3g"
 
 
-def test_the_driver_gets_the_options_of_its_jit_and_a_heap_that_starts_small():
+def test_the_driver_gets_the_options_of_its_jit():
     quick = driver_java_options(SparkSettings(jit="quick"))
     assert quick[0].startswith("-Dlog4j.configurationFile=file:")
     assert quick[1:] == [
@@ -76,11 +76,7 @@ def test_the_driver_gets_the_options_of_its_jit_and_a_heap_that_starts_small():
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ]
-    assert driver_java_options(SparkSettings(jit="full"))[1:] == [
-        "-Xms64m",
-        "-XX:MinHeapFreeRatio=10",
-        "-XX:MaxHeapFreeRatio=30",
-    ]
+    assert driver_java_options(SparkSettings(jit="full"))[1:] == []
 
 
 def test_the_running_jvm_got_the_sessions_heap_jit_and_codegen_cache(spark):

@@ -256,8 +256,9 @@ def _read_and_bronze(run: _Run) -> _Read | None:
     records = read.records(parsed)
     # The first action: reads and cuts the files once, filling the cache.
     input_files = read.input_files(parsed, run.entity).toArrow()
-    # Delta's commit is mostly the driver's waiting (its snapshot, listing and commit: about 1 s for a
-    # few records): it runs while the records are classified, and is waited for before the cache goes.
+    # Delta's write of a few records takes about 1 s, most of it the driver's planning, snapshot and
+    # commit rather than the executors: it runs while the records are classified, and is waited for
+    # before the cache goes.
     # Started before the listing check: bronze holds what was read even of a day whose listing does
     # not add up.
     written = run.in_background(

@@ -182,17 +182,18 @@ def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp
     _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", SMALL_DAY_BYTES + 1)
     settings = spark_settings({})
     day1 = spark_for_days(settings, str(tmp_path), ["day1"])
-    assert (day1.driver_memory, day1.jit) == ("1g", "quick")
+    assert (day1.driver_memory, day1.jit, day1.memory_fraction) == ("1g", "quick", 0.6)
     both = spark_for_days(settings, str(tmp_path), ["day1", "day2"])  # a backfill: the largest day
-    assert (both.driver_memory, both.jit) == ("2g", "full")
+    assert (both.driver_memory, both.jit, both.memory_fraction) == ("2g", "full", 0.4)
     many = spark_for_days(settings, str(tmp_path), ["day1"] * (QUICK_JIT_MAX_DAYS + 1))
     assert (many.driver_memory, many.jit) == ("1g", "full")
     for unknown in (
         spark_for_days(settings, "s3a://bucket/feed", ["day1"]),
         spark_for_days(settings, str(tmp_path), []),
     ):
-        assert (unknown.driver_memory, unknown.jit) == ("2g", "full")
+        assert (unknown.driver_memory, unknown.jit, unknown.memory_fraction) == ("2g", "full", 0.4)
     chosen = spark_settings({"ZLURI_SPARK_DRIVER_MEMORY": "4g", "ZLURI_SPARK_JIT": "Full"})
-    assert spark_for_days(chosen, str(tmp_path), ["day1"]) == chosen
+    named = spark_for_days(chosen, str(tmp_path), ["day1"])
+    assert (named.driver_memory, named.jit) == ("4g", "full")
     with pytest.raises(SettingError, match="ZLURI_SPARK_JIT must be one of full, quick, got 'fast'"):
         spark_settings({"ZLURI_SPARK_JIT": "fast"})

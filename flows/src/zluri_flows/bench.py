@@ -250,7 +250,11 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[D
     from zluri_staging.spark import build_spark
 
     sized = spark_for_days(spark_settings(), str(feed), days)
-    print(f"   session: driver memory {sized.driver_memory}, JIT {sized.jit} (sized to the largest day)", flush=True)
+    print(
+        f"   session: driver memory {sized.driver_memory}, JIT {sized.jit}, memory fraction {sized.memory_fraction}"
+        " (sized to the largest day)",
+        flush=True,
+    )
     started = time.perf_counter()
     spark = build_spark(settings=sized, jars_dir=jars_dir)
     spark_start = round(time.perf_counter() - started, 1)

@@ -7,6 +7,7 @@ import pytest
 
 from zluri_staging.spark import (
     CODEGEN_CACHE_ENTRIES,
+    MEMORY_FRACTION,
     QUICK_JIT_MAX_DAYS,
     SMALL_DAY_BYTES,
     TINY_DAY_BYTES,
@@ -37,19 +38,19 @@ MIB = 1024**2
 
 
 @pytest.mark.parametrize(
-    ("input_bytes", "memory", "jit"),
+    ("input_bytes", "memory", "jit", "fraction"),
     [
-        (140 * 1024, "1g", "quick"),  # the reference feed's day
-        (TINY_DAY_BYTES, "1g", "quick"),
-        (TINY_DAY_BYTES + 1, "1g", "full"),
-        (120 * MIB, "1g", "full"),  # an M day
-        (SMALL_DAY_BYTES + 1, "2g", "full"),
-        (None, "2g", "full"),  # unknown before Spark starts (object storage)
+        (140 * 1024, "1g", "quick", 0.6),  # the reference feed's day
+        (TINY_DAY_BYTES, "1g", "quick", 0.6),
+        (TINY_DAY_BYTES + 1, "1g", "full", 0.6),
+        (120 * MIB, "1g", "full", 0.6),  # an M day
+        (SMALL_DAY_BYTES + 1, "2g", "full", 0.4),  # caches that fill the heap leave it room
+        (None, "2g", "full", 0.4),  # unknown before Spark starts (object storage)
     ],
 )
-def test_a_session_is_sized_to_the_days_input(input_bytes, memory, jit):
+def test_a_session_is_sized_to_the_days_input(input_bytes, memory, jit, fraction):
     sized = sized_for(SparkSettings(), input_bytes)
-    assert (sized.driver_memory, sized.jit) == (memory, jit)
+    assert (sized.driver_memory, sized.jit, sized.memory_fraction) == (memory, jit, fraction)
 
 
 def test_a_long_backfill_of_small_days_gets_the_full_jit():
@@ -59,10 +60,11 @@ def test_a_long_backfill_of_small_days_gets_the_full_jit():
 
 
 def test_what_the_settings_name_is_never_resized():
-    chosen = SparkSettings(driver_memory="6g", jit="full")
+    chosen = SparkSettings(driver_memory="6g", jit="full", memory_fraction=0.5)
     assert sized_for(chosen, 1024) == chosen
     assert sized_for(SparkSettings(jit="quick"), None).jit == "quick"
     assert sized_for(SparkSettings(driver_memory="3g"), 1024).driver_memory == "3g"
+    assert sized_for(SparkSettings(memory_fraction=0.5), None).memory_fraction == 0.5
 
 
 def test_the_driver_gets_the_options_of_its_jit():
@@ -83,3 +85,8 @@ def test_the_running_jvm_got_the_sessions_heap_jit_and_codegen_cache(spark):
         assert option in arguments
     assert "-XX:TieredStopAtLevel=1" not in arguments
     assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == str(CODEGEN_CACHE_ENTRIES)
+    memory = spark.sparkContext._jvm.org.apache.spark.SparkEnv.get().memoryManager()
+    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    # Spark's caches and execution get the large share of the heap less its 300 MiB reserve.
+    expected = (heap - 300 * MIB) * MEMORY_FRACTION["large"]
+    assert memory.maxOnHeapStorageMemory() == pytest.approx(expected, rel=0.01)

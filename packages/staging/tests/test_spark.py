@@ -75,7 +75,7 @@ def test_the_driver_gets_the_options_of_its_jit():
     assert driver_java_options(SparkSettings(jit="full"))[1:] == []
 
 
-def test_the_running_jvm_got_the_sessions_heap_jit_and_codegen_cache(spark):
+def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cache(spark):
     """The test session is built with settings left open (conftest): sized as for a large input."""
     runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     arguments = list(runtime.getInputArguments())

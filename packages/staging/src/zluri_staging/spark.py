@@ -93,15 +93,16 @@ JIT_OPTIONS = {
 
 
 def sized_for(settings: SparkSettings, input_bytes: int | None, days: int = 1) -> SparkSettings:
-    """``settings`` with the driver memory and JIT it leaves open chosen for a session of ``days``
-    days that reads ``input_bytes`` at most in one (None: unknown, sized as for a large day). Pure."""
-    small = input_bytes is not None and input_bytes <= SMALL_DAY_BYTES
+    """``settings`` with the driver memory, JIT and memory fraction it leaves open chosen for a
+    session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown, sized as for a
+    large day). Pure."""
+    size = "small" if input_bytes is not None and input_bytes <= SMALL_DAY_BYTES else "large"
     tiny = input_bytes is not None and input_bytes <= TINY_DAY_BYTES and days <= QUICK_JIT_MAX_DAYS
     return replace(
         settings,
-        driver_memory=settings.driver_memory or DRIVER_MEMORY["small" if small else "large"],
+        driver_memory=settings.driver_memory or DRIVER_MEMORY[size],
         jit=settings.jit or ("quick" if tiny else "full"),
-        memory_fraction=settings.memory_fraction or MEMORY_FRACTION["small" if small else "large"],
+        memory_fraction=settings.memory_fraction or MEMORY_FRACTION[size],
     )
 
 

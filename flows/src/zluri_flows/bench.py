@@ -247,6 +247,7 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[D
     """Spark start, then each day through the flow on that one session (as a backfill does)."""
     from zluri_flows.config import spark_for_days, spark_settings
     from zluri_flows.flow import zluri_day_pipeline
+    from zluri_flows.prefect_api import temporary_api
     from zluri_staging.spark import build_spark
 
     sized = spark_for_days(spark_settings(), str(feed), days)
@@ -256,17 +257,21 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[float, list[D
         flush=True,
     )
     started = time.perf_counter()
-    spark = build_spark(settings=sized, jars_dir=jars_dir)
-    spark_start = round(time.perf_counter() - started, 1)
-    runs = []
-    try:
-        for day in days:
-            started = time.perf_counter()
-            result = zluri_day_pipeline(day, str(feed))
-            runs.append(DayRun(day, round(time.perf_counter() - started, 1), result["tasks"]))
-            print(f"  {day}: {runs[-1].seconds} s", flush=True)
-    finally:
-        spark.stop()
+    with temporary_api() as api:
+        if api is not None:
+            print(f"   Prefect: a temporary server started in {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        spark = build_spark(settings=sized, jars_dir=jars_dir)
+        spark_start = round(time.perf_counter() - started, 1)
+        runs = []
+        try:
+            for day in days:
+                started = time.perf_counter()
+                result = zluri_day_pipeline(day, str(feed))
+                runs.append(DayRun(day, round(time.perf_counter() - started, 1), result["tasks"]))
+                print(f"  {day}: {runs[-1].seconds} s", flush=True)
+        finally:
+            spark.stop()
     return spark_start, runs
 
 

@@ -242,18 +242,20 @@ def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool =
     from zluri_flows.console import progress_console, run_summaries, verdict
     from zluri_flows.flow import start_spark_early, zluri_backfill, zluri_day_pipeline
     from zluri_flows.fx_cli import awaiting_warnings
+    from zluri_flows.prefect_api import temporary_api
 
     root = _check_inputs(days, input_root)
     _check_database(days)
     start_spark_early(_settings(), root, days)  # the JVM starts while Prefect does
 
     state: State[Any]
-    with _remote_inputs_checked(root, days), progress_console():
-        if len(days) == 1:
-            state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
-        else:
-            state = zluri_backfill(days, root, allow_mass_change, return_state=True)
-    run_ids = _day_run_ids(state.state_details.flow_run_id)
+    with temporary_api():
+        with _remote_inputs_checked(root, days), progress_console():
+            if len(days) == 1:
+                state = zluri_day_pipeline(days[0], root, allow_mass_change, return_state=True)
+            else:
+                state = zluri_backfill(days, root, allow_mass_change, return_state=True)
+        run_ids = _day_run_ids(state.state_details.flow_run_id)
     typer.echo("\n" + _summary(run_ids))
     for line in awaiting_warnings(_database_url(), run_ids):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)

@@ -104,6 +104,23 @@ def _drain_senders() -> None:
         sender.drain_all(timeout=STOP_WAIT_SECONDS)
 
 
+def _start_server(timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """The server process, answering, and its API URL (a port taken before uvicorn bound it is
+    chosen again)."""
+    environment = _server_environment()
+    for _ in range(_PORT_ATTEMPTS):
+        port = _free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        process = subprocess.Popen(_server_command(port), env=environment)
+        try:
+            if _wait_healthy(process, api_url, timeout):
+                return process, api_url
+        except BaseException:
+            _stop(process)
+            raise
+    raise TemporaryApiError(f"no free port for the temporary Prefect server after {_PORT_ATTEMPTS} attempts")
+
+
 @contextmanager
 def temporary_api() -> Iterator[str | None]:
     """A temporary Prefect server for the block, when no API is configured; yields its API URL
@@ -118,21 +135,12 @@ def temporary_api() -> Iterator[str | None]:
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         yield None
         return
-    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    environment = _server_environment()
-    for _ in range(_PORT_ATTEMPTS):
-        port = _free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
-        process = subprocess.Popen(_server_command(port), env=environment)
-        try:
-            if not _wait_healthy(process, api_url, timeout):
-                continue
-            with temporary_settings(updates={PREFECT_API_URL: api_url}):
-                try:
-                    yield api_url
-                finally:
-                    _drain_senders()
-            return
-        finally:
-            _stop(process)
-    raise TemporaryApiError(f"no free port for the temporary Prefect server after {_PORT_ATTEMPTS} attempts")
+    process, api_url = _start_server(float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            try:
+                yield api_url
+            finally:
+                _drain_senders()
+    finally:
+        _stop(process)

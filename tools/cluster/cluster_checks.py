@@ -49,7 +49,8 @@ def wait_workers(master_ui: str, count: str, timeout: str) -> int:
             if alive >= int(count):
                 print(f"{alive} workers alive, {state.get('cores')} cores, {state.get('memory')} MiB")
                 return 0
-        except OSError:
+        except (OSError, ValueError):
+            # Not up yet, or the master's page answered before its state was ready (an empty or partial body).
             pass
         time.sleep(0.5)
     print(f"only {alive} of {count} workers registered within {timeout}s", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,11 +169,18 @@ def setup_spark(
     ),
 ) -> None:
     """Resolve Delta Lake's jars once into $ZLURI_HOME/jars, so runs start from local files."""
+    from zluri_staging import classes
     from zluri_staging.spark import build_spark, resolve_delta_jars, s3_packages
 
     settings = _settings()
     jars = resolve_delta_jars(settings.jars_dir, settings.spark)
     typer.echo(f"Delta Lake jars ready in {settings.jars_dir}: {', '.join(j.name for j in jars)}")
+    try:
+        archive = classes.create(settings.jars_dir)
+        typer.echo(f"class archive ready: {archive} (sessions start about 4 s sooner)")
+    except (classes.ClassArchiveError, OSError, subprocess.TimeoutExpired) as exc:
+        # Only start-up time is at stake: sessions load their classes from the jars as before.
+        typer.secho(f"warning: no class archive ({exc}); sessions load classes from the jars", fg="yellow", err=True)
     if with_s3:
         packages = s3_packages()
         build_spark("local[1]", "zluri-setup", settings=settings.spark, extra_packages=packages).stop()

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 import pyspark
 from pyspark.sql import SparkSession
 
+from zluri_staging import classes
+
 # Compiled classes of generated code kept per JVM (Spark's default, 100, is fewer than one day's).
 CODEGEN_CACHE_ENTRIES = 4096
 
@@ -115,12 +117,16 @@ def build_spark(
     extra_conf: dict[str, str] | None = None,
     jars_dir: Path | None = None,
     extra_packages: Sequence[str] = (),
+    java_options: Sequence[str] = (),
+    class_archive: bool = True,
 ) -> SparkSession:
     """A Delta-enabled session on ``master`` (default: the settings' master, ``local[*]``).
 
     With `jars_dir` holding the Delta jars (`resolve_delta_jars`) and no ``extra_packages``
     (Maven coordinates, see ``packages_for``), the jars are used as local files; otherwise Ivy
-    resolves them.
+    resolves them. The driver maps the class archive of ``jars_dir`` if there is one
+    (``zluri_staging.classes``; ``class_archive=False``: never). ``java_options`` are added to the
+    driver JVM's own.
     """
     from delta import configure_spark_with_delta_pip
 
@@ -155,7 +161,10 @@ def build_spark(
         .config("spark.databricks.delta.stats.collect", "false")
         .config("spark.databricks.delta.replaceWhere.constraintCheck.enabled", "false")
     )
-    builder = builder.config("spark.driver.extraJavaOptions", " ".join(driver_java_options(settings)))
+    options = [*driver_java_options(settings), *java_options]
+    if class_archive:
+        options += classes.java_options(jars_dir)
+    builder = builder.config("spark.driver.extraJavaOptions", " ".join(options))
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     jars = delta_jars(jars_dir) if jars_dir is not None else []

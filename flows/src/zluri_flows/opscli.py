@@ -247,6 +247,7 @@ def _resolve(conn: Any, flow_run: str | None, error: type[Exception]) -> str | N
 
 
 def _doctor_checks(settings: Settings, database_url: Callable[[], str]) -> list[tuple[str, bool, str, str]]:
+    from zluri_staging.classes import archive_path
     from zluri_staging.spark import delta_jars
 
     checks: list[tuple[str, bool, str, str]] = []
@@ -275,11 +276,14 @@ def _doctor_checks(settings: Settings, database_url: Callable[[], str]) -> list[
     )
     home = settings.home
     jars = delta_jars(settings.jars_dir)
+    archive = archive_path(settings.jars_dir)  # optional: without it sessions start about 4 s later
     checks.append(
         (
             "delta jars",
             bool(jars),
-            f"{len(jars)} jar(s) in {home / 'jars'}" if jars else "not resolved",
+            f"{len(jars)} jar(s) in {home / 'jars'}, {'with' if archive.is_file() else 'no'} class archive"
+            if jars
+            else "not resolved",
             "run 'zluri setup-spark' (once, where Maven Central is reachable)",
         )
     )

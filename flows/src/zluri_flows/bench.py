@@ -8,9 +8,10 @@ day; agent_details always one file per agent) it generates the workload once (ca
 
 1. measures the floor in a separate process (so a failure there cannot take the run down): Spark
    start, and an explicit-schema read and count of each entity's files with Spark's own JSON reader;
-2. runs the days in order through ``zluri_day_pipeline`` (real Prefect, one SparkSession), sampling
-   the peak RSS of the whole process tree: this process, the JVM, Python workers, Prefect's
-   server and the Postgres server's processes;
+2. starts the session and its warm-up while Prefect's temporary server starts (as ``zluri run``
+   does; the start is printed apart), then runs the days in order through ``zluri_day_pipeline``
+   (real Prefect, one SparkSession), sampling the peak RSS of the whole process tree: this process,
+   the JVM, Python workers, Prefect's server and the Postgres server's processes;
 3. measures the Postgres floor: COPY of the final core rows plus one upsert of them;
 4. compares core tables with the generator's truth (agents active/inactive, inactive groups,
    distinct transactions) and exits 1 on any mismatch.

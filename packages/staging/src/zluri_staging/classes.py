@@ -57,8 +57,9 @@ def create(jars_dir: Path, timeout: float = 600) -> Path:
     return archive
 
 
-def _dump(jars_dir: Path, partial: Path) -> None:
-    """In the child: one warm-up on a session whose JVM writes ``partial`` when it exits."""
+def _dump(jars_dir: Path, partial: Path) -> int:
+    """In the child: one warm-up on a session whose JVM writes ``partial`` when it exits; returns
+    the JVM's exit status (not 0: it died, perhaps half-way through the archive)."""
     from pyspark import SparkContext
 
     from zluri_staging.spark import build_spark
@@ -78,8 +79,8 @@ def _dump(jars_dir: Path, partial: Path) -> None:
     process = gateway.proc  # type: ignore[union-attr]
     gateway.shutdown()  # type: ignore[union-attr]
     process.stdin.close()
-    process.wait()
+    return process.wait()
 
 
 if __name__ == "__main__":
-    _dump(Path(sys.argv[1]), Path(sys.argv[2]))
+    sys.exit(_dump(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,7 +177,7 @@ def setup_spark(
     try:
         archive = classes.create(settings.jars_dir)
         typer.echo(f"class archive ready: {archive} (sessions start about 4 s sooner)")
-    except (classes.ClassArchiveError, OSError, subprocess.TimeoutExpired) as exc:
+    except (classes.ClassArchiveError, OSError) as exc:
         # Only start-up time is at stake: sessions load their classes from the jars as before.
         typer.secho(f"warning: no class archive ({exc}); sessions load classes from the jars", fg="yellow", err=True)
     if with_s3:

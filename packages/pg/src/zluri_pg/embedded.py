@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,6 @@ def ensure_running(home: Path) -> EmbeddedServer:
 
 
 def _size(url: str) -> None:
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as conn:
         for name, value in SIZING.items():
             conn.execute(sql.SQL("alter system set {} = {}").format(sql.Identifier(name), sql.Literal(value)))

@@ -41,13 +41,17 @@ def java_options(jars_dir: Path | None) -> list[str]:
 
 
 def create(jars_dir: Path, timeout: float = 600) -> Path:
-    """Write the archive of ``jars_dir`` (replacing an older one) in a child process."""
+    """Write the archive of ``jars_dir`` (replacing an older one) in a child process; raises
+    ``ClassArchiveError`` when the child fails or runs out of time."""
     archive = archive_path(jars_dir)
     partial = archive.with_name(f".{ARCHIVE}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     command = [sys.executable, "-m", "zluri_staging.classes", str(jars_dir), str(partial)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ClassArchiveError(f"the session writing the class archive took over {timeout:.0f} s") from None
         if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise ClassArchiveError(f"the class archive was not written (exit {done.returncode}): {last}")

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from zluri_metrics import RunContext
-from zluri_staging import fx, read
+from zluri_staging import fx, read, stage
 from zluri_staging.read import MissingEntityError
 from zluri_staging.stage import DerivedCounts, StagingSettings, stage_entity
 
@@ -447,3 +447,52 @@ def test_missing_folders(spark, db_url, tmp_path: Path):
         assert conn.execute("select task_name, rows_read from ops.pipeline_metrics").fetchall() == [
             ("stage_budgets", 0)
         ]
+
+
+def _roles_feed(root: Path, day: str) -> None:
+    folder = root / f"sync-{day}" / "roles"
+    folder.mkdir(parents=True)
+    roles = [{"id": ROLE_ADMIN + n, "name": f"Role {n}", "created_at": "2022-01-01T00:00:00Z"} for n in range(3)]
+    (folder / "1.json").write_text(json.dumps(roles), encoding="utf-8")
+
+
+def _loads_and_metrics(db_url: str, run: str) -> tuple[int, int, int]:
+    with psycopg.connect(db_url) as conn:
+        return (
+            conn.execute("select count(*) from ops.staging_loads where flow_run_id = %s", (run,)).fetchone()[0],
+            conn.execute("select count(*) from staging.stg_roles where flow_run_id = %s", (run,)).fetchone()[0],
+            conn.execute("select count(*) from ops.pipeline_metrics where flow_run_id = %s", (run,)).fetchone()[0],
+        )
+
+
+def test_a_failed_bronze_write_loads_nothing(spark, db_url, tmp_path: Path):
+    """A small entity's bronze write runs on beside data quality; the step waits for it before
+    loading, so a write that fails leaves no load, no staging rows and no success row."""
+    run = "11111111-2222-3333-4444-777777777777"
+    _roles_feed(tmp_path / "feed", DAY)
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the bronze folder would be", encoding="utf-8")
+    settings = StagingSettings(
+        input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home", bronze_root=str(taken / "b")
+    )
+    with pytest.raises(Exception, match="taken"):
+        stage_entity(spark, "roles", ctx("roles", run=run), settings)
+    assert _loads_and_metrics(db_url, run) == (0, 0, 0)
+
+
+def test_a_failed_step_still_writes_bronze(spark, db_url, tmp_path: Path, monkeypatch):
+    """A step failing while its bronze write runs (here: data quality) waits for the write: bronze
+    holds the day as read, and nothing is loaded."""
+    run = "11111111-2222-3333-4444-888888888888"
+    _roles_feed(tmp_path / "feed", DAY)
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("data quality failed")
+
+    monkeypatch.setattr(stage, "_check_quality", failing)
+    settings = StagingSettings(input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home")
+    with pytest.raises(RuntimeError, match="data quality failed"):
+        stage_entity(spark, "roles", ctx("roles", run=run), settings)
+    bronze = spark.read.format("delta").load(str(tmp_path / "home" / "bronze" / "roles"))
+    assert [tuple(r) for r in bronze.groupBy("day", "flow_run_id").count().collect()] == [(DAY, run, 3)]
+    assert _loads_and_metrics(db_url, run) == (0, 0, 0)

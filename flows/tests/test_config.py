@@ -176,10 +176,10 @@ def _sparse_file(path: Path, size: int) -> None:
 
 
 def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp_path):
-    from zluri_staging.spark import QUICK_JIT_MAX_DAYS, SMALL_DAY_BYTES
+    from zluri_staging.spark import MEDIUM_DAY_BYTES, QUICK_JIT_MAX_DAYS
 
     _sparse_file(tmp_path / "sync-day1" / "roles" / "1.json", 1_000)
-    _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", SMALL_DAY_BYTES + 1)
+    _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", MEDIUM_DAY_BYTES + 1)
     settings = spark_settings({})
     day1 = spark_for_days(settings, str(tmp_path), ["day1"])
     assert (day1.driver_memory, day1.jit, day1.memory_fraction) == ("1g", "quick", 0.6)

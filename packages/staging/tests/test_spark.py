@@ -7,6 +7,7 @@ import pytest
 
 from zluri_staging.spark import (
     CODEGEN_CACHE_ENTRIES,
+    MEDIUM_DAY_BYTES,
     MEMORY_FRACTION,
     QUICK_JIT_MAX_DAYS,
     SMALL_DAY_BYTES,
@@ -44,7 +45,10 @@ MIB = 1024**2
         (TINY_DAY_BYTES, "1g", "quick", 0.6),
         (TINY_DAY_BYTES + 1, "1g", "full", 0.6),
         (120 * MIB, "1g", "full", 0.6),  # an M day
-        (SMALL_DAY_BYTES + 1, "2g", "full", 0.4),  # caches that fill the heap leave it room
+        (SMALL_DAY_BYTES + 1, "1280m", "full", 0.4),  # caches that fill the heap leave it room
+        (594 * MIB, "1280m", "full", 0.4),  # an L day
+        (MEDIUM_DAY_BYTES, "1280m", "full", 0.4),
+        (MEDIUM_DAY_BYTES + 1, "2g", "full", 0.4),
         (None, "2g", "full", 0.4),  # unknown before Spark starts (object storage)
     ],
 )
@@ -71,7 +75,7 @@ def test_the_driver_gets_the_options_of_its_jit():
     quick = driver_java_options(SparkSettings(jit="quick"))
     assert quick[0].startswith("-Dlog4j.configurationFile=file:")
     # C1 only, the serial collector, and a heap that starts small and shrinks back.
-    assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xms64m", "-XX:MaxHeapFreeRatio=30"} <= set(quick)
+    assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xms384m", "-XX:MaxHeapFreeRatio=30"} <= set(quick)
     assert driver_java_options(SparkSettings(jit="full"))[1:] == []
 
 

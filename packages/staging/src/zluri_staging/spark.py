@@ -55,8 +55,13 @@ class SparkSettings:
 
 MIB = 1024**2
 # A day of at most this much input runs on a 1 GiB heap: measured at M (about 120 MiB a day) at the
-# speed of a 2 GiB heap. Bigger days, and days of unknown size (input on object storage), get 2 GiB.
+# speed of a 2 GiB heap.
 SMALL_DAY_BYTES = 256 * MIB
+# ... and up to this much on 1.25 GiB: an L day (594 MiB; 1 GiB runs out of heap) peaked at 1.8 GiB
+# of JVM RSS instead of 2.6 on 2 GiB and took 12% longer (152 s instead of 136 s, same hour). Bigger
+# days, and days of unknown size (input on object storage), get 2 GiB: a day of 2,020,080
+# transactions (1.8 GiB) keeps about 1 GiB of the heap live.
+MEDIUM_DAY_BYTES = 768 * MIB
 # A day of at most this much input gets the quick JIT: on two cores the full JIT's compiler threads
 # took 55 of the 190 CPU seconds of the two-day reference feed, while the code they optimise runs on
 # a few hundred records; on an M day the quick JIT's slower code costs more than it saves.
@@ -65,20 +70,23 @@ TINY_DAY_BYTES = 32 * MIB
 # third day on (the bundled sample's third day: 20 s full, 22 s quick; the first two 58 + 31 s full,
 # 36 + 24 s quick), so a long backfill of small days is faster with it.
 QUICK_JIT_MAX_DAYS = 7
-DRIVER_MEMORY = {"small": "1g", "large": "2g"}
+DRIVER_MEMORY = {"small": "1g", "medium": "1280m", "large": "2g"}
 # The share of the heap (less 300 MiB) that Spark's cached blocks and execution may take. A large
 # day's caches fill it, and Spark's estimate of a deserialized cached block undershoots: on 2 GiB
 # with Spark's 0.6, a day of 2,020,080 transactions (1.8 GiB) kept 1.5 GiB live, G1 ran out of room
 # to copy into and the heap ran out. At 0.4 the same day keeps about 1 GiB and passes; what does not
 # fit is read back from local disk. A small day's caches fit either way and keep Spark's default.
-MEMORY_FRACTION = {"small": 0.6, "large": 0.4}
+MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # The driver JVM's options per JIT choice: "quick" compiles with C1 only and collects with the
 # serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
-# used is resident). Its heap starts at 64 MiB instead of 1/64 of the machine's memory (384 MiB here)
-# and gives back what a collection leaves free beyond 30%: on the reference feed the JVM's peak RSS
-# fell from 1.03-1.10 to 0.79-0.87 GiB at the same speed. Not for "full": G1 on a heap kept that
+# used is resident). Its heap starts at 384 MiB, whatever the machine's memory (the JVM's default is
+# 1/64 of it), and gives back what a collection leaves free beyond 30%, never below that start: on
+# the reference feed the JVM's peak RSS fell from 1.03-1.10 to 0.79-0.87 GiB at the same speed. A
+# start of 64 MiB saved a little more (the tree's peak 1.75-1.82 GiB instead of 1.79-1.85) but its
+# small young generation was collected 0.3-0.7 s per small entity, and the reference feed's two days
+# took 50-57 s instead of 48-49 s (four runs each, alternating). Not for "full": G1 on a heap kept that
 # tight ran 101 concurrent marking cycles on an M day instead of 40 (50 s of a core instead of 21)
 # and the days took 15-20% longer, for 0.3 GiB.
 JIT_OPTIONS = {
@@ -86,7 +94,7 @@ JIT_OPTIONS = {
         "-XX:TieredStopAtLevel=1",
         "-XX:+UseSerialGC",
         "-XX:ReservedCodeCacheSize=240m",
-        "-Xms64m",
+        "-Xms384m",
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ),
@@ -98,7 +106,7 @@ def sized_for(settings: SparkSettings, input_bytes: int | None, days: int = 1) -
     """``settings`` with the driver memory, JIT and memory fraction it leaves open chosen for a
     session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown, sized as for a
     large day). Pure."""
-    size = "small" if input_bytes is not None and input_bytes <= SMALL_DAY_BYTES else "large"
+    size = _size(input_bytes)
     tiny = input_bytes is not None and input_bytes <= TINY_DAY_BYTES and days <= QUICK_JIT_MAX_DAYS
     return replace(
         settings,
@@ -181,6 +189,12 @@ def build_spark(
         ) from exc
     spark.sparkContext.setLogLevel(settings.log_level)
     return spark
+
+
+def _size(input_bytes: int | None) -> str:
+    if input_bytes is None or input_bytes > MEDIUM_DAY_BYTES:
+        return "large"
+    return "small" if input_bytes <= SMALL_DAY_BYTES else "medium"
 
 
 def driver_java_options(settings: SparkSettings) -> list[str]:

@@ -94,3 +94,10 @@ def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cach
     # Spark's caches and execution get the large share of the heap less its 300 MiB reserve.
     expected = (heap - 300 * MIB) * MEMORY_FRACTION["large"]
     assert memory.maxOnHeapStorageMemory() == pytest.approx(expected, rel=0.01)
+
+
+@pytest.mark.parametrize(("memory", "start"), [("1g", "-Xms384m"), ("256m", "-Xms256m"), ("300", "-Xms300m")])
+def test_the_quick_heap_never_starts_above_its_maximum(memory, start):
+    """A heap that starts above its maximum would keep the JVM from starting at all."""
+    options = driver_java_options(SparkSettings(jit="quick", driver_memory=memory))
+    assert [o for o in options if o.startswith("-Xms")] == [start]

@@ -17,6 +17,7 @@ otherwise).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -89,12 +90,13 @@ MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # took 50-57 s instead of 48-49 s (four runs each, alternating). Not for "full": G1 on a heap kept that
 # tight ran 101 concurrent marking cycles on an M day instead of 40 (50 s of a core instead of 21)
 # and the days took 15-20% longer, for 0.3 GiB.
+QUICK_HEAP_START_MIB = 384
 JIT_OPTIONS = {
     "quick": (
         "-XX:TieredStopAtLevel=1",
         "-XX:+UseSerialGC",
         "-XX:ReservedCodeCacheSize=240m",
-        "-Xms384m",
+        f"-Xms{QUICK_HEAP_START_MIB}m",
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ),
@@ -200,7 +202,27 @@ def _size(input_bytes: int | None) -> str:
 def driver_java_options(settings: SparkSettings) -> list[str]:
     """The driver JVM's options: the bundled log4j configuration and the settings' JIT's options."""
     log4j = Path(__file__).with_name("data") / "log4j2.properties"
-    return [f"-Dlog4j.configurationFile={log4j.as_uri()}", *JIT_OPTIONS[str(settings.jit)]]
+    options = list(JIT_OPTIONS[str(settings.jit)])
+    heap = _mib(settings.driver_memory)
+    if heap is not None and heap < QUICK_HEAP_START_MIB:  # a start above the maximum: the JVM would not start
+        options = [f"-Xms{heap}m" if o.startswith("-Xms") else o for o in options]
+    return [f"-Dlog4j.configurationFile={log4j.as_uri()}", *options]
+
+
+_MEMORY = re.compile(r"(\d+)([kmgtp]?)(b?)", re.IGNORECASE)
+_MIB_PER_UNIT = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2, "p": 1024**3}
+
+
+def _mib(size: str | None) -> int | None:
+    """Whole MiB of a Spark memory size ("1g", "1280m", "2gb"; a bare number is MiB, as Spark reads
+    ``spark.driver.memory``); None if it is not one."""
+    match = _MEMORY.fullmatch((size or "").strip())
+    if match is None:
+        return None
+    number, unit, in_bytes = int(match[1]), match[2].lower(), match[3]
+    if not unit:
+        return number // MIB if in_bytes else number
+    return int(number * _MIB_PER_UNIT[unit])
 
 
 def _default_partitions(master: str) -> int:

@@ -456,13 +456,16 @@ def _roles_feed(root: Path, day: str) -> None:
     (folder / "1.json").write_text(json.dumps(roles), encoding="utf-8")
 
 
-def _loads_and_metrics(db_url: str, run: str) -> tuple[int, int, int]:
+def _loads_and_metrics(db_url: str, run: str) -> tuple[int, ...]:
+    """The run's staging loads, stg_roles rows and metrics rows."""
     with psycopg.connect(db_url) as conn:
-        return (
-            conn.execute("select count(*) from ops.staging_loads where flow_run_id = %s", (run,)).fetchone()[0],
-            conn.execute("select count(*) from staging.stg_roles where flow_run_id = %s", (run,)).fetchone()[0],
-            conn.execute("select count(*) from ops.pipeline_metrics where flow_run_id = %s", (run,)).fetchone()[0],
-        )
+        rows = conn.execute(
+            "select (select count(*) from ops.staging_loads where flow_run_id = %(run)s),"
+            " (select count(*) from staging.stg_roles where flow_run_id = %(run)s),"
+            " (select count(*) from ops.pipeline_metrics where flow_run_id = %(run)s)",
+            {"run": run},
+        ).fetchall()
+    return tuple(rows[0])
 
 
 def test_a_failed_bronze_write_loads_nothing(spark, db_url, tmp_path: Path):

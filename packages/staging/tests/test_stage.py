@@ -469,8 +469,8 @@ def _loads_and_metrics(db_url: str, run: str) -> tuple[int, ...]:
 
 
 def test_a_failed_bronze_write_loads_nothing(spark, db_url, tmp_path: Path):
-    """A small entity's bronze write runs on beside data quality; the step waits for it before
-    loading, so a write that fails leaves no load, no staging rows and no success row."""
+    """A bronze write that fails fails the step before anything is loaded: no load, no staging rows
+    and no success row."""
     run = "11111111-2222-3333-4444-777777777777"
     _roles_feed(tmp_path / "feed", DAY)
     taken = tmp_path / "taken"
@@ -484,8 +484,8 @@ def test_a_failed_bronze_write_loads_nothing(spark, db_url, tmp_path: Path):
 
 
 def test_a_failed_step_still_writes_bronze(spark, db_url, tmp_path: Path, monkeypatch):
-    """A step failing while its bronze write runs (here: data quality) waits for the write: bronze
-    holds the day as read, and nothing is loaded."""
+    """A step that fails after its bronze write (here: in data quality) leaves bronze holding the
+    day as read, and nothing loaded."""
     run = "11111111-2222-3333-4444-888888888888"
     _roles_feed(tmp_path / "feed", DAY)
 

@@ -82,21 +82,21 @@ MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
-# used is resident). Its heap starts at 384 MiB, whatever the machine's memory (the JVM's default is
-# 1/64 of it), and gives back what a collection leaves free beyond 30%, never below that start: on
-# the reference feed the JVM's peak RSS fell from 1.03-1.10 to 0.79-0.87 GiB at the same speed. A
-# start of 64 MiB saved a little more (the tree's peak 1.75-1.82 GiB instead of 1.79-1.85) but its
-# small young generation was collected 0.3-0.7 s per small entity, and the reference feed's two days
-# took 50-57 s instead of 48-49 s (four runs each, alternating). Not for "full": G1 on a heap kept that
-# tight ran 101 concurrent marking cycles on an M day instead of 40 (50 s of a core instead of 21)
-# and the days took 15-20% longer, for 0.3 GiB.
+# used is resident). Its heap starts at 384 MiB whatever the machine's memory (the JVM's default is
+# 1/64 of it; ``driver_java_options`` adds the start, at most the maximum), and gives back what a
+# collection leaves free beyond 30%, never below that start: on the reference feed the JVM's peak RSS
+# fell from 1.03-1.10 to 0.79-0.87 GiB at the same speed. A start of 64 MiB saved a little more (the
+# tree's peak 1.75-1.82 GiB instead of 1.79-1.85) but its small young generation was collected
+# 0.3-0.7 s per small entity, and the reference feed's two days took 50-57 s instead of 48-49 s (four
+# runs each, alternating). Not for "full": G1 on a heap kept that tight ran 101 concurrent marking
+# cycles on an M day instead of 40 (50 s of a core instead of 21) and the days took 15-20% longer,
+# for 0.3 GiB.
 QUICK_HEAP_START_MIB = 384
 JIT_OPTIONS = {
     "quick": (
         "-XX:TieredStopAtLevel=1",
         "-XX:+UseSerialGC",
         "-XX:ReservedCodeCacheSize=240m",
-        f"-Xms{QUICK_HEAP_START_MIB}m",
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ),
@@ -202,11 +202,10 @@ def _size(input_bytes: int | None) -> str:
 def driver_java_options(settings: SparkSettings) -> list[str]:
     """The driver JVM's options: the bundled log4j configuration and the settings' JIT's options."""
     log4j = Path(__file__).with_name("data") / "log4j2.properties"
-    options = list(JIT_OPTIONS[str(settings.jit)])
-    heap = _mib(settings.driver_memory)
-    if heap is not None and heap < QUICK_HEAP_START_MIB:  # a start above the maximum: the JVM would not start
-        options = [f"-Xms{heap}m" if o.startswith("-Xms") else o for o in options]
-    return [f"-Dlog4j.configurationFile={log4j.as_uri()}", *options]
+    options = [f"-Dlog4j.configurationFile={log4j.as_uri()}", *JIT_OPTIONS[str(settings.jit)]]
+    if settings.jit == "quick":  # never above the maximum: the JVM would not start
+        options.append(f"-Xms{min(QUICK_HEAP_START_MIB, _mib(settings.driver_memory) or QUICK_HEAP_START_MIB)}m")
+    return options
 
 
 _MEMORY = re.compile(r"(\d+)([kmgtp]?)(b?)", re.IGNORECASE)

@@ -1,5 +1,5 @@
-"""Which Delta jars a session loads as local files, and how a session is sized to its input (the
-session itself is built in conftest)."""
+"""Which Delta jars a session loads as local files, how a session is sized to its input (the session
+itself is built in conftest), and how its heap is given back after staging."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from zluri_staging.spark import (
     SparkSettings,
     delta_jars,
     driver_java_options,
+    give_back_heap,
     sized_for,
 )
 
@@ -101,3 +102,24 @@ def test_the_quick_heap_never_starts_above_its_maximum(memory, start):
     """A heap that starts above its maximum would keep the JVM from starting at all."""
     options = driver_java_options(SparkSettings(jit="quick", driver_memory=memory))
     assert [o for o in options if o.startswith("-Xms")] == [start]
+
+
+def test_the_heap_a_staging_grew_is_given_back_and_the_jvms_bounds_restored(spark):
+    """After a day's staging the flow shrinks the driver's heap to what is live; the JVM's own bounds
+    on free heap hold again afterwards, and the session goes on working."""
+    jvm = spark.sparkContext._jvm
+    bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+    )
+    bounds = [str(bean.getVMOption(n).getValue()) for n in ("MinHeapFreeRatio", "MaxHeapFreeRatio")]
+    held = jvm.java.util.ArrayList()
+    for _ in range(96):  # the heap grows to hold 384 MiB
+        held.add(spark.sparkContext._gateway.new_array(jvm.byte, 4 * MIB))
+    jvm.java.util.Collections.fill(held, None)  # which the JVM may then free
+
+    before, after = give_back_heap(spark)
+
+    assert before >= 384 * MIB
+    assert after < before / 2
+    assert [str(bean.getVMOption(n).getValue()) for n in ("MinHeapFreeRatio", "MaxHeapFreeRatio")] == bounds
+    assert spark.range(10).count() == 10

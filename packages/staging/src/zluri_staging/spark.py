@@ -193,6 +193,33 @@ def build_spark(
     return spark
 
 
+# What a collection may leave free in the driver's heap when the staging of a day is done (see
+# ``give_back_heap``); the JVM's own bounds (G1: 40-70%) return to force afterwards.
+GIVE_BACK_FREE_RATIO = 10
+
+
+def give_back_heap(spark: SparkSession) -> tuple[int, int]:
+    """Collect the driver JVM's heap fully and shrink it to what is live plus 10%, so memory a day's
+    staging needed is back with the system while the upserts run (a heap, once grown, otherwise stays
+    at its peak until the session stops). Returns the committed heap in bytes before and after. The
+    next Spark job grows the heap again as it needs."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a live session's gateway
+    runtime = jvm.java.lang.Runtime.getRuntime()
+    before = int(runtime.totalMemory())
+    bean_class = jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+    bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(bean_class)
+    bounds = {name: str(bean.getVMOption(name).getValue()) for name in ("MinHeapFreeRatio", "MaxHeapFreeRatio")}
+    try:  # the minimum first: the JVM refuses a minimum above the maximum
+        bean.setVMOption("MinHeapFreeRatio", "0")
+        bean.setVMOption("MaxHeapFreeRatio", str(GIVE_BACK_FREE_RATIO))
+        jvm.java.lang.System.gc()
+    finally:
+        bean.setVMOption("MaxHeapFreeRatio", bounds["MaxHeapFreeRatio"])
+        bean.setVMOption("MinHeapFreeRatio", bounds["MinHeapFreeRatio"])
+    return before, int(runtime.totalMemory())
+
+
 def _size(input_bytes: int | None) -> str:
     if input_bytes is None or input_bytes > MEDIUM_DAY_BYTES:
         return "large"

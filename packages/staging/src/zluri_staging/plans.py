@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from typing import Protocol
 
 import pyarrow as pa
@@ -57,10 +58,23 @@ def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
     return transforms.flag_known(with_cards, run.ids_frame("budgets"), "budget_id", "budget_known")
 
 
-def _first_ids(rows: DataFrame, column: str) -> list[str]:
-    """The first distinct values of ``column`` among ``rows`` (a bounded sample)."""
-    ids = rows.select(F.col(column).cast("string")).distinct().orderBy(column).limit(SAMPLE_IDS + 1).collect()
-    return [r[0] for r in ids]
+def _first_ids(frame: DataFrame, samples: list[tuple[Column, str]]) -> list[list[str]]:
+    """Per (rows, column) of ``samples``: the first distinct values of the column among the rows of
+    ``frame`` that match (a bounded sample). One Spark query for them all."""
+    if not samples:
+        return []
+    sampled = [
+        frame.where(rows)
+        .select(F.lit(n).alias("sample"), F.col(column).cast("string").alias("id"))
+        .distinct()
+        .orderBy("id")
+        .limit(SAMPLE_IDS + 1)
+        for n, (rows, column) in enumerate(samples)
+    ]
+    ids: list[list[str]] = [[] for _ in samples]
+    for row in reduce(DataFrame.unionByName, sampled).collect():
+        ids[row["sample"]].append(row["id"])
+    return [sorted(found) for found in ids]
 
 
 def _listed(ids: list[str]) -> str:
@@ -77,13 +91,15 @@ def _transaction_warnings() -> list[tuple[Column, str, str]]:
 
 
 def _transaction_extras(run: StagingRun, valid: DataFrame) -> tuple[dict[str, pa.Table], list[str]]:
-    # Every warning counted in one pass; ids are sampled only for a warning that has rows.
+    # Every warning counted in one pass; ids are sampled, in one more, only for warnings that have rows.
     checks = _transaction_warnings()
     counts = valid.agg(*(F.count_if(rows) for rows, _, _ in checks)).first()
-    warnings = []
-    for (rows, column, what), count in zip(checks, counts or (), strict=True):
-        if count:
-            warnings.append(f"{count} {what}: {column} {_listed(_first_ids(valid.where(rows), column))}")
+    flagged = [(check, count) for check, count in zip(checks, counts or (), strict=True) if count]
+    samples = _first_ids(valid, [(rows, column) for (rows, column, _), _ in flagged])
+    warnings = [
+        f"{count} {what}: {column} {_listed(ids)}"
+        for ((_, column, what), count), ids in zip(flagged, samples, strict=True)
+    ]
     # One row per currency and day used: a handful, so the driver copies it in the commit.
     fx_rates = transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()
     return {"stg_fx_rates": fx_rates}, warnings

@@ -163,6 +163,10 @@ def build_spark(
         # classes by default: a day's entities need about 400, so each day compiled most of them
         # again (about 500 compilations a day instead of 90). A class is a few KiB.
         .config("spark.sql.codegen.cache.maxEntries", str(CODEGEN_CACHE_ENTRIES))
+        # PySpark records the Python call site of every DataFrame and Column call in the JVM (about
+        # seven Py4J round trips each, for error messages that name the line of Python): two thirds
+        # of a small entity's 5,900 round trips. Errors still name the failing expression.
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
         # Bronze is written once per entity and day and read back only by day: its log's checksum
         # files, per-file statistics and the check that every row is in the replaced day (the
         # writer sets the day itself) cost seconds per write and serve no reader.

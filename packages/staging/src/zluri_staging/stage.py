@@ -8,14 +8,15 @@ creates, configures or stops one.
 
 Spark work is arranged so each file is read and cut into records once: the split rows are persisted
 and counting them per file fills that cache; the bronze write then runs from it in a background
-thread while the records are classified (its error is the step's). The classified frame (every
-record with its status — valid, duplicate, quarantined — and reason) is computed from it once and
-persisted; counts, the derived tables, the FX checks and data quality are small reads of that
-cache, and the executors COPY the valid and quarantined rows straight into Postgres. The driver
-holds counts, a few sample ids and one row per input file, never the records.
-Bronze is written before data quality, not after it (classification waits for it before the split
-rows leave the cache): it holds the input as read, which is most useful precisely when a critical
-expectation then fails the step.
+thread while the records are classified, derived and checked (its error is the step's). The
+classified frame (every record with its status — valid, duplicate, quarantined — and reason) is
+computed from it once and persisted; counts, the derived tables, the FX checks and data quality are
+small reads of that cache, and the executors COPY the valid and quarantined rows straight into
+Postgres. The driver holds counts, a few sample ids and one row per input file, never the records.
+The split rows leave the cache once both classification and the bronze write have read them.
+Bronze is written whether or not the step then fails (a step waits for its background work before
+it ends): it holds the input as read, which is most useful precisely when a critical expectation
+fails the step. The load waits for it, so no staging row is committed for a day bronze lacks.
 """
 
 from __future__ import annotations
@@ -153,14 +154,23 @@ class _Run:
         return self._cached[-1]
 
     def in_background(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
-        """``work`` started in a thread beside the step; ``release`` waits for it."""
-        self._background.append(_BACKGROUND.submit(work, *args, **kwargs))
-        return self._background[-1]
+        """``work`` started in a thread beside the step; ``release`` waits for it. Its error is
+        logged when it happens (a step that fails elsewhere first would not raise it)."""
+        future = _BACKGROUND.submit(work, *args, **kwargs)
+        future.add_done_callback(_log_failure)
+        self._background.append(future)
+        return future
 
     def release(self) -> None:
         wait(self._background)  # never leave work running behind a failed step
         for frame in [*self._cached, *self._ids.values()]:
             frame.unpersist()
+
+
+def _log_failure(future: Future[Any]) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("background work of a staging step failed: %s", error)
 
 
 class _Clock:
@@ -226,11 +236,13 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
             return _skip(run, plan, clock)
         clock.done("read")
         classified = _classify(run, plan, read_in)
-        clock.done("validate+bronze")
+        clock.done("validate")
         staged = _derive(run, plan, classified)
         clock.done("derived")
         checks = _check_quality(run, staged)
         clock.done("dq")
+        read_in.bronze.result()  # bronze holds the day before its staging rows are committed
+        clock.done("bronze")
         loaded = _load_and_reconcile(run, plan, staged, read_in.input_files, clock.started_at)
         clock.done("load")
     finally:
@@ -297,8 +309,8 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
-    read_in.bronze.result()  # written before the split rows leave the cache
-    read_in.parsed.unpersist()
+    # The split rows leave the cache once the bronze write, still running, has read them too.
+    read_in.bronze.add_done_callback(lambda _: read_in.parsed.unpersist())
     return _Classified(classified, counts)
 
 

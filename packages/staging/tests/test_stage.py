@@ -499,3 +499,15 @@ def test_a_failed_step_still_writes_bronze(spark, db_url, tmp_path: Path, monkey
     bronze = spark.read.format("delta").load(str(tmp_path / "home" / "bronze" / "roles"))
     assert [tuple(r) for r in bronze.groupBy("day", "flow_run_id").count().collect()] == [(DAY, run, 3)]
     assert _loads_and_metrics(db_url, run) == (0, 0, 0)
+
+
+def test_a_step_leaves_nothing_cached(spark, db_url, tmp_path: Path):
+    """A step leaves nothing cached: not the read records, which the bronze write still reads after
+    classification, nor any frame classification, derived tables or data quality cached."""
+    _roles_feed(tmp_path / "feed", DAY)
+    settings = StagingSettings(input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home")
+    cached = spark.sparkContext._jsc.getPersistentRDDs()
+    before = set(cached.keySet())
+    result = stage_entity(spark, "roles", ctx("roles", run="11111111-2222-3333-4444-999999999999"), settings)
+    assert (result.read, result.loaded) == (3, 3)
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) - before == set()

@@ -511,3 +511,26 @@ def test_a_step_leaves_nothing_cached(spark, db_url, tmp_path: Path):
     result = stage_entity(spark, "roles", ctx("roles", run="11111111-2222-3333-4444-999999999999"), settings)
     assert (result.read, result.loaded) == (3, 3)
     assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) - before == set()
+
+
+def test_a_bronze_failure_behind_another_failure_is_logged(spark, db_url, tmp_path: Path, monkeypatch, caplog):
+    """The step raises its own error (here: data quality's); a bronze write that failed meanwhile is
+    logged with its entity, not lost."""
+    run = "11111111-2222-3333-4444-aaaaaaaaaaaa"
+    _roles_feed(tmp_path / "feed", DAY)
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the bronze folder would be", encoding="utf-8")
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("data quality failed")
+
+    monkeypatch.setattr(stage, "_check_quality", failing)
+    settings = StagingSettings(
+        input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home", bronze_root=str(taken / "b")
+    )
+    with caplog.at_level("ERROR", logger="zluri_staging.stage"), pytest.raises(RuntimeError, match="data quality"):
+        stage_entity(spark, "roles", ctx("roles", run=run), settings)
+    logged = [r.getMessage() for r in caplog.records if r.name == "zluri_staging.stage"]
+    assert len(logged) == 1 and logged[0].startswith("roles: the bronze write failed as well: ")
+    assert "taken" in logged[0]
+    assert _loads_and_metrics(db_url, run) == (0, 0, 0)

@@ -111,6 +111,7 @@ class _Run:
     _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
     _cached: list[DataFrame] = field(default_factory=list, compare=False, repr=False)
     _background: list[Future[Any]] = field(default_factory=list, compare=False, repr=False)
+    _what: dict[Future[Any], str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def day(self) -> str:
@@ -153,24 +154,32 @@ class _Run:
         self._cached.append(frame.persist(StorageLevel.MEMORY_AND_DISK_DESER))
         return self._cached[-1]
 
-    def in_background(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
-        """``work`` started in a thread beside the step; ``release`` waits for it. Its error is
-        logged when it happens (a step that fails elsewhere first would not raise it)."""
+    def in_background(self, what: str, work: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """``work`` (``what`` it does, for the log) started in a thread beside the step; ``release``
+        waits for it."""
         future = _BACKGROUND.submit(work, *args, **kwargs)
-        future.add_done_callback(_log_failure)
         self._background.append(future)
+        self._what[future] = what
         return future
 
-    def release(self) -> None:
-        wait(self._background)  # never leave work running behind a failed step
+    def release(self, raised: BaseException | None = None) -> None:
+        """Wait for the background work (never left running behind a failed step), then drop the
+        cached frames. A background error other than the one the step raises (it failed elsewhere
+        first) is logged, not lost."""
+        wait(self._background)
+        for future in self._background:
+            error = future.exception()
+            if error is not None and error is not raised:
+                log.error("%s: the %s failed as well: %s", self.entity, self._what[future], _summary(error))
         for frame in [*self._cached, *self._ids.values()]:
             frame.unpersist()
 
 
-def _log_failure(future: Future[Any]) -> None:
-    error = future.exception()
-    if error is not None:
-        log.error("background work of a staging step failed: %s", error)
+def _summary(error: BaseException) -> str:
+    """An error's message without a JVM stack trace. Py4J's first line names only the call that
+    failed ("An error occurred while calling o123.save."); the Java exception's own line follows."""
+    lines = [line.strip(": \t") for line in str(error).splitlines() if line.strip() and not line.startswith("\tat ")]
+    return " ".join(lines[:2]) or type(error).__name__
 
 
 class _Clock:
@@ -233,6 +242,7 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     try:
         read_in = _read_and_bronze(run)
         if read_in is None:
+            run.release()
             return _skip(run, plan, clock)
         clock.done("read")
         classified = _classify(run, plan, read_in)
@@ -245,8 +255,10 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
         clock.done("bronze")
         loaded = _load_and_reconcile(run, plan, staged, read_in.input_files, clock.started_at)
         clock.done("load")
-    finally:
-        run.release()
+    except BaseException as error:
+        run.release(raised=error)
+        raise
+    run.release()
     return _report(run, plan, staged, checks, loaded, clock)
 
 
@@ -274,6 +286,7 @@ def _read_and_bronze(run: _Run) -> _Read | None:
     # Started before the listing check: bronze holds what was read even of a day whose listing does
     # not add up.
     written = run.in_background(
+        "bronze write",
         bronze.write_bronze,
         records,
         root=run.bronze_root,

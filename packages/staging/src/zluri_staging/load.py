@@ -26,7 +26,6 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -237,19 +236,15 @@ class LoadRequest:
 def load(database_url: str, request: LoadRequest) -> dict[str, int]:
     """Copy the request's rows from the executors, then commit the load; returns rows per table
     (``ops.quarantine`` and ``stg_input_files`` included)."""
+    copied: dict[str, int] = {}
     frames = {f"staging.{table}": frame for table, frame in request.tables.items()}
     frames[QUARANTINE_TABLE] = request.quarantine.select(*QUARANTINE_COLUMNS)
-    # A table known to get no rows costs no Spark job (the commit still checks it holds none).
-    copied = {name.removeprefix("staging."): 0 for name in frames}
-    wanted = {name: frame for name, frame in frames.items() if request.expected.get(name.removeprefix("staging.")) != 0}
-    # The tables' COPY jobs run at once: a small table's job is mostly waiting (for a Python worker,
-    # a connection, the COPY), and a big table's tasks keep the cores busy either way.
-    with ThreadPoolExecutor(max_workers=max(1, len(wanted)), thread_name_prefix="zluri-copy") as pool:
-        running = {
-            name: pool.submit(copy_partitions, frame, _target(database_url, request, name))
-            for name, frame in wanted.items()
-        }
-    copied.update({name.removeprefix("staging."): job.result() for name, job in running.items()})
+    for name, frame in frames.items():
+        key = name.removeprefix("staging.")
+        # A table known to get no rows costs no Spark job (the commit still checks it holds none).
+        copied[key] = (
+            0 if request.expected.get(key) == 0 else copy_partitions(frame, _target(database_url, request, name))
+        )
     return commit(database_url, request.commit(), copied)
 
 

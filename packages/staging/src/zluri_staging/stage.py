@@ -110,8 +110,7 @@ class _Run:
     settings: StagingSettings
     _ids: dict[str, DataFrame] = field(default_factory=dict, compare=False, repr=False)
     _cached: list[DataFrame] = field(default_factory=list, compare=False, repr=False)
-    _background: list[Future[Any]] = field(default_factory=list, compare=False, repr=False)
-    _what: dict[Future[Any], str] = field(default_factory=dict, compare=False, repr=False)
+    _background: dict[Future[Any], str] = field(default_factory=dict, compare=False, repr=False)  # what each does
 
     @property
     def day(self) -> str:
@@ -158,8 +157,7 @@ class _Run:
         """``work`` (``what`` it does, for the log) started in a thread beside the step; ``release``
         waits for it."""
         future = _BACKGROUND.submit(work, *args, **kwargs)
-        self._background.append(future)
-        self._what[future] = what
+        self._background[future] = what
         return future
 
     def release(self, raised: BaseException | None = None) -> None:
@@ -167,10 +165,10 @@ class _Run:
         cached frames. A background error other than the one the step raises (it failed elsewhere
         first) is logged, not lost."""
         wait(self._background)
-        for future in self._background:
+        for future, what in self._background.items():
             error = future.exception()
             if error is not None and error is not raised:
-                log.error("%s: the %s failed as well: %s", self.entity, self._what[future], _summary(error))
+                log.error("%s: the %s failed as well: %s", self.entity, what, _summary(error))
         for frame in [*self._cached, *self._ids.values()]:
             frame.unpersist()
 
@@ -241,8 +239,7 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     clock = _Clock()
     try:
         read_in = _read_and_bronze(run)
-        if read_in is None:
-            run.release()
+        if read_in is None:  # nothing was started or cached
             return _skip(run, plan, clock)
         clock.done("read")
         classified = _classify(run, plan, read_in)

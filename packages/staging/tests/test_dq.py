@@ -1,7 +1,8 @@
 """Data-quality suites on small inline frames, and the entity reports they feed.
 
 Every `validate` is a handful of Spark jobs, so each frame is validated once (module fixtures) and
-several tests read the same outcome.
+several tests read the same outcome. Each validation runs on both of GX's engines `validate` uses
+(pandas on the driver for small frames, Spark for larger ones): the same assertions hold for both.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CARD_COLUMNS = (
 )
 TRANSACTION_COLUMNS = (
     "transaction_id string, transaction_type string, card_id string, budget_id string, "
-    "original_amount decimal(38,6), original_currency string, amount_usd decimal(38,6)"
+    "original_amount decimal(38,6), original_currency string, amount_usd decimal(38,6), usd_disagreement string"
 )
 
 
@@ -43,8 +44,9 @@ def _card(card_id, status="ACTIVATED", card_type="PHYSICAL", last_four="1234"):
     return (card_id, None, "card", None, None, "b1", None, last_four, "12/29", status, card_type, *money, None, None)
 
 
-def _transaction(transaction_id, transaction_type="AUTHORIZATION", card_id="c1", currency="USD", usd=10):
-    return (transaction_id, transaction_type, card_id, "b1", Decimal(10), currency, Decimal(usd))
+def _transaction(transaction_id, transaction_type="AUTHORIZATION", card_id="c1", currency="USD", off=False):
+    disagreement = transaction_id if off else None  # what fx.with_usd_disagreement computes
+    return (transaction_id, transaction_type, card_id, "b1", Decimal(10), currency, Decimal(10), disagreement)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,17 @@ def empty_cwd(tmp_path_factory):
     os.chdir(previous)
 
 
+@pytest.fixture(scope="module", params=["driver", "spark"])
+def engine(request):
+    """Which engine validates these small frames: the driver's (the default cap) or Spark's (no cap)."""
+    cap = dq.DRIVER_ROWS
+    dq.DRIVER_ROWS = cap if request.param == "driver" else -1
+    yield request.param
+    dq.DRIVER_ROWS = cap
+
+
 @pytest.fixture(scope="module")
-def clean(spark, empty_cwd):
+def clean(spark, empty_cwd, engine):
     """Clean agents and cards, validated from two threads at once (as staging tasks of a run do)."""
     agents = spark.createDataFrame([_agent(1), _agent(2, deactivated=True)], AGENT_COLUMNS)
     cards = spark.createDataFrame([_card("c1"), _card("c2", "FROZEN", "VIRTUAL_VENDOR")], CARD_COLUMNS)
@@ -68,14 +79,15 @@ def clean(spark, empty_cwd):
 
 
 @pytest.fixture(scope="module")
-def transactions_dq(spark, empty_cwd):
-    """A duplicate id, an unknown type, a lower-case currency and a card nobody knows."""
+def transactions_dq(spark, empty_cwd, engine):
+    """A duplicate id, an unknown type, a lower-case currency, a card nobody knows and a feed USD
+    amount far from ours."""
     frame = spark.createDataFrame(
         [
             _transaction("t1"),
             _transaction("t2", transaction_type="CLEAR"),
             _transaction("t2", transaction_type="REFUNDED_MAYBE", card_id="c-ghost", currency="usd"),
-            _transaction("t3", card_id=None),
+            _transaction("t3", card_id=None, off=True),
         ],
         TRANSACTION_COLUMNS,
     )
@@ -84,7 +96,7 @@ def transactions_dq(spark, empty_cwd):
 
 
 @pytest.fixture(scope="module")
-def memberships_dq(spark, empty_cwd):
+def memberships_dq(spark, empty_cwd, engine):
     frame = spark.createDataFrame([(10, 1), (10, 1), (10, None), (11, 1)], "group_id bigint, agent_id bigint")
     return dq.validate("group_memberships", frame)
 
@@ -124,13 +136,14 @@ def test_unknown_values_and_references_are_counted_warnings_only(transactions_dq
     assert transactions_dq.warnings == [
         "transactions: 1 of 4 rows have an unknown transaction_type (e.g. ['REFUNDED_MAYBE'])",
         "transactions: 1 of 4 rows have an original_currency that is not a 3-letter code (e.g. ['usd'])",
+        "transactions: 1 of 4 rows have a feed USD amount more than 2% away from ours (e.g. ['t3'])",
         "transactions: 1 of 4 rows name an unknown card_id (e.g. ['c-ghost'])",
     ]
     unknown_cards = next(o for o in transactions_dq.outcomes if o.expectation.endswith("(unknown_card_id)"))
     assert (unknown_cards.severity, unknown_cards.unexpected_count, unknown_cards.sample) == ("warning", 1, ["c-ghost"])
 
 
-def test_unknown_card_status_is_a_warning_and_does_not_raise(spark, empty_cwd):
+def test_unknown_card_status_is_a_warning_and_does_not_raise(spark, empty_cwd, engine):
     cards = spark.createDataFrame([_card("c1"), _card("c2", status="LOST_IN_SPACE")], CARD_COLUMNS)
     result = dq.validate("cards", cards)
     assert result.critical_failures == []

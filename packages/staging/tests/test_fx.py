@@ -25,6 +25,7 @@ from zluri_staging.fx import (
     rates_used,
     usd_disagrees,
     with_usd_amounts,
+    with_usd_disagreement,
 )
 
 FRI = date(2025, 3, 7)
@@ -260,3 +261,14 @@ def test_usd_disagreements_beyond_two_percent(spark):
         schema,
     )
     assert_df_equality(converted.where(usd_disagrees()), expected, ignore_nullable=True, ignore_row_order=True)
+    # What data quality counts and samples: the id of each such row, null elsewhere.
+    flagged = {r["transaction_id"]: r["usd_disagreement"] for r in with_usd_disagreement(converted).collect()}
+    assert flagged == {
+        "agrees": None,
+        "off-1.9pct": None,
+        "off-2pct-exactly": None,
+        "off-2.5pct": "off-2.5pct",
+        "off-minus-2.5pct": "off-minus-2.5pct",
+        "no-feed-amount": None,
+        "ours-zero": "ours-zero",
+    }

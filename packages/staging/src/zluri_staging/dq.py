@@ -6,7 +6,13 @@ staging step fails); WARNING ones land in the run report (``report``: the stagin
 entity report there, which the run report merges).
 
 GX is slow to import and its data context is not built for concurrent use, so one in-memory
-context per process holds the Spark data source, and every GX call runs under one lock. GX's own
+context per process holds the data sources, and every GX call runs under one lock.
+
+A frame of at most ``DRIVER_ROWS`` rows (every entity of a small day, the roles of any day) is
+brought to the driver in one Spark query and validated there by GX's pandas engine: on Spark, each
+level of GX's metric graph is a Spark job of its own (about 0.1 s each, 0.6-1 s a suite), on pandas
+the whole suite of a few hundred rows takes a few hundredths of a second. Larger frames are
+validated by GX's Spark engine on the executors, so the driver never holds more than that cap. GX's own
 Data Docs are not built: they load their styles and scripts from public CDNs and show nothing
 offline.
 """
@@ -48,6 +54,8 @@ __all__ = [
 # the expectations that failed. BASIC gives their counts and a sample of the unexpected values; not
 # SUMMARY, whose value counts of that sample cost one more Spark query each and are shown nowhere.
 SAMPLE_SIZE = 10
+# Frames of at most this many rows are validated on the driver (GX's pandas engine), in a few MiB.
+DRIVER_ROWS = 10_000
 _RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
 _VERDICT_FORMAT = {"result_format": "BOOLEAN_ONLY"}
 
@@ -212,23 +220,35 @@ def _context_config() -> Any:
     )
 
 
-def _batch_definition(entity: str, spark: Any) -> Any:
-    """The entity's whole-dataframe batch definition in this process's cached GX context."""
-    gx = _gx()
+def _context() -> Any:
+    if "context" not in _STATE:
+        # get_context also makes this the process's current context, which GX's validator needs.
+        _STATE["context"] = _gx().get_context(mode="ephemeral", project_config=_context_config())
+    return _STATE["context"]
+
+
+def _batch_definition(entity: str, spark: Any | None) -> Any:
+    """The entity's whole-dataframe batch definition in this process's cached GX context: on the
+    Spark data source of ``spark``, or on the driver's pandas data source when ``spark`` is None."""
+    context = _context()
+    if spark is None:
+        if "driver" not in _STATE:
+            _STATE["driver"] = context.data_sources.add_pandas(name="zluri_staging_driver")
+            _STATE["driver_definitions"] = {}
+        return _whole_frame(_STATE["driver"], _STATE["driver_definitions"], entity)
     if _STATE.get("spark") is not spark:
         # First use, or the session was replaced: the data source must run on the frame's session.
-        if "context" not in _STATE:
-            # get_context also makes this the process's current context, which GX's validator needs.
-            _STATE["context"] = gx.get_context(mode="ephemeral", project_config=_context_config())
-        context = _STATE["context"]
         if "datasource" in _STATE:
             context.data_sources.delete(_STATE["datasource"].name)
         datasource = context.data_sources.add_spark(name="zluri_staging", persist=False)
         datasource._spark = spark  # reuse the session as is; GX would otherwise getOrCreate one
         _STATE.update(spark=spark, datasource=datasource, batch_definitions={})
-    definitions = _STATE["batch_definitions"]
+    return _whole_frame(_STATE["datasource"], _STATE["batch_definitions"], entity)
+
+
+def _whole_frame(datasource: Any, definitions: dict[str, Any], entity: str) -> Any:
     if entity not in definitions:
-        asset = _STATE["datasource"].add_dataframe_asset(name=entity)
+        asset = datasource.add_dataframe_asset(name=entity)
         definitions[entity] = asset.add_batch_definition_whole_dataframe(entity)
     return definitions[entity]
 
@@ -282,34 +302,51 @@ def validate(
     refs = dict(known_refs or {})
     suite = suite_for(name, reference_columns=refs)
     frame = with_unknown_references(df, refs) if refs else df
-    missing = sorted(_checked_columns(suite) - set(frame.columns))
+    checked = _checked_columns(suite)
+    missing = sorted(checked - set(frame.columns))
     if missing:
         raise ValueError(f"{entity}: the frame lacks column(s) {missing} that its data-quality suite checks")
-    # Each expectation is a Spark job over the frame: compute the frame once, not once per job.
-    persisted = frame.storageLevel == StorageLevel.NONE
-    if persisted:
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        with _LOCK:
-            batch = _batch_definition(name, frame.sparkSession).get_batch(batch_parameters={"dataframe": frame})
-            # First whether each expectation holds: GX computes every unexpected count in a few
-            # bundled aggregate queries. Then counts and samples of the ones that failed only (a
-            # query each), so a clean frame costs no per-expectation query at all.
-            verdicts = batch.validate(suite, result_format=_VERDICT_FORMAT)
-            _check_order(suite.expectations, verdicts)
-            failed = [e for e, r in zip(suite.expectations, verdicts.results, strict=True) if not r.success]
-            details = batch.validate(_subsuite(suite, failed), result_format=_RESULT_FORMAT) if failed else None
-            if details is not None:
-                _check_order(failed, details)
-            if rows is None and len(failed) < len(suite.expectations):
-                rows = frame.count()
-    finally:
+    if rows is None:
+        rows = frame.count()
+    if rows <= DRIVER_ROWS:
+        verdicts, details = _run_suite(suite, None, _on_driver(frame.select(*sorted(checked))))
+    else:
+        # Each expectation is a Spark job over the frame: compute the frame once, not once per job.
+        persisted = frame.storageLevel == StorageLevel.NONE
         if persisted:
-            frame.unpersist()
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            verdicts, details = _run_suite(suite, frame.sparkSession, frame)
+        finally:
+            if persisted:
+                frame.unpersist()
     result = details or verdicts
     result.meta["validation_time"] = datetime.now(UTC).isoformat()
-    outcomes = _outcomes(verdicts, details, rows or 0)
+    outcomes = _outcomes(verdicts, details, rows)
     return _summarise(entity, outcomes, result, round(time.perf_counter() - started, 3))
+
+
+def _on_driver(frame: DataFrame) -> Any:
+    """A small frame as pandas, in one Spark query. Integer columns with nulls stay exact Python
+    ints (not floats, which would merge ids above 2^53); decimals stay ``Decimal``."""
+    return frame.toArrow().to_pandas(integer_object_nulls=True)
+
+
+def _run_suite(suite: Any, spark: Any | None, data: Any) -> tuple[Any, Any]:
+    """GX's verdict per expectation, then the details of the ones that failed (None if none did).
+
+    First whether each expectation holds: GX computes every unexpected count in a few bundled
+    aggregate queries. Then counts and samples of the ones that failed only (a query each), so a
+    clean frame costs no per-expectation query at all."""
+    with _LOCK:
+        batch = _batch_definition(suite.name, spark).get_batch(batch_parameters={"dataframe": data})
+        verdicts = batch.validate(suite, result_format=_VERDICT_FORMAT)
+        _check_order(suite.expectations, verdicts)
+        failed = [e for e, r in zip(suite.expectations, verdicts.results, strict=True) if not r.success]
+        details = batch.validate(_subsuite(suite, failed), result_format=_RESULT_FORMAT) if failed else None
+        if details is not None:
+            _check_order(failed, details)
+    return verdicts, details
 
 
 def _check_order(expectations: list[Any], result: ExpectationSuiteValidationResult) -> None:

@@ -419,6 +419,12 @@ def usd_disagrees(threshold: float = 0.02) -> Column:
     return ours.isNotNull() & feed.isNotNull() & (F.abs(feed - ours) > limit * F.abs(ours))
 
 
+def with_usd_disagreement(staged: DataFrame) -> DataFrame:
+    """Adds ``usd_disagreement``: the transaction_id of a row whose feed USD amount differs from
+    ours by more than 2% (``usd_disagrees``), else null; data quality counts and samples it. Pure."""
+    return staged.withColumn("usd_disagreement", F.when(usd_disagrees(), F.col("transaction_id")))
+
+
 def rates_used(converted: DataFrame) -> DataFrame:
     """The distinct rates the converted rows used (staging.stg_fx_rates: currency, rate_date,
     usd_per_unit, source), for the audit table core.fx_rates."""

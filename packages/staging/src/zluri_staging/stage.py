@@ -41,7 +41,7 @@ from zluri_staging import bronze, dq, load, read, report, rules, transforms
 from zluri_staging.classify import STATUS, Tally, classify, latest_first, quarantine_rows, tally, valid_rows
 from zluri_staging.derived import DerivedTable
 from zluri_staging.fx import FxSettings
-from zluri_staging.plans import SAMPLE_IDS, Plan, plan_for
+from zluri_staging.plans import Plan, plan_for
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON
 from zluri_staging.schemas import ENTITIES, staging_columns
@@ -49,6 +49,8 @@ from zluri_staging.schemas import ENTITIES, staging_columns
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+REASONS_LISTED = 20  # quarantine reasons a derived table's warning line names
 
 # Bronze writes run beside classification, one thread each (a run stages a few entities at once).
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
@@ -308,7 +310,6 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
             *[c for c in staging_columns(plan.table) if c != "source_file"],
             "source_file",
             "position",
-            *plan.carry,
             *(d.ids for d in plan.derived),
             F.when(F.col(REASON).isNotNull(), F.col("raw_record")).alias("raw_record"),
             REASON,
@@ -348,7 +349,14 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
         quarantines=[quarantine_rows(classified.frame, run.entity)],
         quarantined_total=counts.quarantined,
         reasons=dict(counts.reasons),
-        dq_frames=[(run.entity, primary, counts.valid, plan.dq_refs(run) if plan.dq_refs else None)],
+        dq_frames=[
+            (
+                run.entity,
+                plan.dq_view(primary) if plan.dq_view else primary,
+                counts.valid,
+                plan.dq_refs(run) if plan.dq_refs else None,
+            )
+        ],
     )
     for derived in plan.derived:
         _derive_table(run, derived, valid, staged)
@@ -375,7 +383,7 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
     if sub.quarantined:
         staged.warnings.append(
             f"{sub.quarantined} {derived.name} rows quarantined: "
-            + "; ".join(f"{k} ({v})" for k, v in list(sub.reasons.items())[:SAMPLE_IDS])
+            + "; ".join(f"{k} ({v})" for k, v in list(sub.reasons.items())[:REASONS_LISTED])
         )
     if sub.duplicates:
         staged.warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")

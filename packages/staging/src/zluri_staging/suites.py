@@ -118,6 +118,11 @@ def known_reference(column: str) -> Check:
     )
 
 
+def flagged(column: str, problem: str, notes: str) -> Check:
+    """A warning per row whose computed ``column`` is set (it holds the row's id, so GX samples ids)."""
+    return Check("ExpectColumnValuesToBeNull", {"column": column}, WARNING, problem, notes=notes)
+
+
 def _derived_checks(derived: DerivedTable) -> tuple[Check, ...]:
     """A derived table's rows: both keys there, each pair once."""
     return (*(not_null(key) for key in derived.keys), compound_unique(*derived.keys))
@@ -157,6 +162,11 @@ SUITES: dict[str, tuple[Check, ...]] = {
         in_set("transaction_type", TRANSACTION_TYPES, "transaction_type"),
         matches("original_currency", CURRENCY_CODE, "an original_currency that is not a 3-letter code"),
         not_null("amount_usd", WARNING),
+        flagged(
+            "usd_disagreement",
+            "have a feed USD amount more than 2% away from ours",
+            "usd_disagreement holds the transaction_id where the feed's USD amount differs from ours by more than 2%",
+        ),
     ),
     "fx_rates": (
         not_null("currency"),

@@ -183,9 +183,10 @@ def test_a_retry_replaces_the_runs_rows_and_writes_one_metrics_row_per_load(spar
     assert loads == [("run-3", "agents"), ("run-4", "agents")]
 
 
-def test_a_committed_load_leaves_planner_statistics_that_know_the_run(spark, db_url):
+def test_a_committed_load_leaves_planner_statistics_that_know_the_run(spark, db_url, monkeypatch):
     # Stale statistics (no rows of this run) make the checks that select the run's rows plan nested
-    # loops; the load analyzes what it committed.
+    # loops; the load analyzes what it committed, when it is big (here: more than 4 rows).
+    monkeypatch.setattr(load, "ANALYZE_ROWS", 4)
     load.load(db_url, request(spark, "run-stats", {"stg_roles": roles(1, 2, 3, 4, 5)}))
 
     with psycopg.connect(db_url) as conn:
@@ -195,6 +196,21 @@ def test_a_committed_load_leaves_planner_statistics_that_know_the_run(spark, db_
         ).fetchone()
     assert stats is not None
     assert "run-stats" in stats[0]
+
+
+def test_only_big_loads_are_analyzed():
+    loaded = {"stg_agents": load.ANALYZE_ROWS + 1, "stg_agent_roles": load.ANALYZE_ROWS, "stg_fx_rates": 3}
+    assert load.to_analyze(loaded, ["stg_agents", "stg_agent_roles", "stg_fx_rates", "stg_roles"]) == ["stg_agents"]
+
+
+def test_a_small_table_is_copied_by_one_task(spark, db_url):
+    frame = spark.createDataFrame(roles(1, 2, 3, 4, 5, 6), STAGING["stg_roles"]).repartition(3)
+    copied = load.load(db_url, request(spark, "run-one-task", {"stg_roles": frame}, expected={"stg_roles": 6}))
+    with psycopg.connect(db_url) as conn:
+        (parts,) = conn.execute(
+            "select count(distinct load_part) from staging.stg_roles where flow_run_id = 'run-one-task'"
+        ).fetchone()
+    assert (copied["stg_roles"], parts) == (6, 1)
 
 
 def test_a_re_executed_partition_replaces_its_rows(spark, db_url):

@@ -88,8 +88,14 @@ def test_records_keep_good_files_records_and_one_row_per_unreadable_file(spark):
         "source_file string, value string",
     )
 
-    spend = read.records(read.parse_files(frame, ENTITIES["transactions"])).select(
-        "source_file", "position", "raw_record", "read_error", "record.id", "record.currencyData"
+    parsed = read.parse_files(frame, ENTITIES["transactions"])
+    columns = ("source_file", "position", "raw_record", "read_error", "record.id", "record.currencyData")
+    spend = read.records(parsed).select(*columns)
+    # Given the unreadable files the file rows name (as staging does), the same rows by one filter.
+    unreadable = read.unreadable_files(read.input_files(parsed, "transactions").toArrow())
+    assert sorted(unreadable) == ["sync-d/transactions/2.json", "sync-d/transactions/3.json"]
+    assert_df_equality(
+        read.records(parsed, unreadable).select(*columns), spend, ignore_row_order=True, ignore_nullable=True
     )
 
     assert_df_equality(

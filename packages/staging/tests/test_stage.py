@@ -469,8 +469,8 @@ def _loads_and_metrics(db_url: str, run: str) -> tuple[int, ...]:
 
 
 def test_a_failed_bronze_write_loads_nothing(spark, db_url, tmp_path: Path):
-    """A bronze write that fails fails the step before anything is loaded: no load, no staging rows
-    and no success row."""
+    """A bronze write that fails fails the step before its load is committed: no load, no staging
+    rows (the rows copied meanwhile are removed) and no success row."""
     run = "11111111-2222-3333-4444-777777777777"
     _roles_feed(tmp_path / "feed", DAY)
     taken = tmp_path / "taken"

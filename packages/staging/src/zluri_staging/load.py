@@ -241,6 +241,12 @@ class LoadRequest:
 def load(database_url: str, request: LoadRequest) -> dict[str, int]:
     """Copy the request's rows from the executors, then commit the load; returns rows per table
     (``ops.quarantine`` and ``stg_input_files`` included)."""
+    return commit(database_url, request.commit(), copy_tables(database_url, request))
+
+
+def copy_tables(database_url: str, request: LoadRequest) -> dict[str, int]:
+    """COPY the request's tables and quarantine rows from the executors, uncommitted: nothing reads
+    them until ``commit`` records the load. Returns rows copied per table."""
     copied: dict[str, int] = {}
     frames = {f"staging.{table}": frame for table, frame in request.tables.items()}
     frames[QUARANTINE_TABLE] = request.quarantine.select(*QUARANTINE_COLUMNS)
@@ -254,7 +260,19 @@ def load(database_url: str, request: LoadRequest) -> dict[str, int]:
         if rows is not None and rows <= ONE_TASK_ROWS:
             frame = frame.coalesce(1)
         copied[key] = copy_partitions(frame, _target(database_url, request, name))
-    return commit(database_url, request.commit(), copied)
+    return copied
+
+
+def discard(database_url: str, request: LoadRequest) -> None:
+    """Remove what ``copy_tables`` wrote for a load that will not be committed. Not needed for
+    correctness (nothing reads an uncommitted load, and the run's next commit of the entity removes
+    it), but a load given up leaves no rows behind."""
+    with psycopg.connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+        for table in [*(f"staging.{t}" for t in request.tables), QUARANTINE_TABLE]:
+            cur.execute(
+                sql.SQL("delete from {} where flow_run_id = %s and load_id = %s").format(_identifier(table)),
+                [request.flow_run_id, request.load_id],
+            )
 
 
 def _target(database_url: str, request: LoadRequest, table: str) -> _Target:

@@ -23,7 +23,7 @@ import fnmatch
 import io
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -320,15 +320,28 @@ def with_record(rows: DataFrame, spec: EntitySpec) -> DataFrame:
     return rows.withColumn("record", F.when(parse, F.from_json("raw_record", spec.record)))
 
 
-def records(parsed: DataFrame) -> DataFrame:
+def records(parsed: DataFrame, unreadable: Collection[str] | None = None) -> DataFrame:
     """One row per record of a readable file, and one per unreadable file: source_file, position,
-    raw_record, read_error, record. Pure."""
-    unreadable = F.col("position").isNull() & F.col("read_error").isNotNull()
-    bad_files = parsed.where(unreadable).select("source_file")
+    raw_record, read_error, record. Pure.
+
+    A file found unreadable part-way keeps none of the records cut before the error. ``unreadable``
+    names those files when the caller has them already (``unreadable_files`` of the collected
+    ``input_files``): then this is one filter; without it, a join with the files found here."""
+    file_error = F.col("position").isNull() & F.col("read_error").isNotNull()
+    columns = ("source_file", "position", "raw_record", "read_error", "record")
+    if unreadable is not None:
+        of_readable = F.col("position").isNotNull()
+        if unreadable:
+            of_readable = of_readable & ~F.col("source_file").isin(sorted(unreadable))
+        return parsed.where(of_readable | file_error).select(*columns)
+    bad_files = parsed.where(file_error).select("source_file")
     good_records = parsed.where(F.col("position").isNotNull()).join(F.broadcast(bad_files), "source_file", "left_anti")
-    return good_records.unionByName(parsed.where(unreadable)).select(
-        "source_file", "position", "raw_record", "read_error", "record"
-    )
+    return good_records.unionByName(parsed.where(file_error)).select(*columns)
+
+
+def unreadable_files(input_files: pa.Table) -> list[str]:
+    """The files of a collected ``input_files`` that are unreadable (they count no records)."""
+    return [f for f, n in zip(input_files["source_file"].to_pylist(), input_files["records"].to_pylist()) if n is None]
 
 
 def input_files(parsed: DataFrame, entity: str) -> DataFrame:
@@ -372,4 +385,5 @@ __all__ = [
     "records",
     "source_prefix",
     "split_rows",
+    "unreadable_files",
 ]

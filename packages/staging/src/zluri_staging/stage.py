@@ -10,13 +10,16 @@ Spark work is arranged so each file is read and cut into records once: the split
 and counting them per file fills that cache; the bronze write then runs from it in a background
 thread while the records are classified, derived and checked (its error is the step's). The
 classified frame (every record with its status — valid, duplicate, quarantined — and reason) is
-computed from it once and persisted; counts, the derived tables, the FX checks and data quality are
-small reads of that cache, and the executors COPY the valid and quarantined rows straight into
-Postgres. The driver holds counts, a few sample ids and one row per input file, never the records.
+computed from it once and persisted; counts, the derived tables and data quality are small reads
+of that cache (a small frame's checks run on the driver, see ``dq``), and the executors COPY the
+valid and quarantined rows straight into Postgres. The driver holds counts, one row per input file
+and at most ``dq.DRIVER_ROWS`` rows to check, never the records of a large entity.
 The split rows leave the cache once both classification and the bronze write have read them.
 Bronze is written whether or not the step then fails (a step waits for its background work before
 it ends): it holds the input as read, which is most useful precisely when a critical expectation
-fails the step. The load waits for it, so no staging row is committed for a day bronze lacks.
+fails the step. The executors COPY while it ends, and the load is committed only once it has: no
+staging row is committed for a day bronze lacks (a bronze write that fails has the copied rows
+removed).
 """
 
 from __future__ import annotations
@@ -250,10 +253,7 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
         clock.done("derived")
         checks = _check_quality(run, staged)
         clock.done("dq")
-        read_in.bronze.result()  # bronze holds the day before its staging rows are committed
-        clock.done("bronze")
-        loaded = _load_and_reconcile(run, plan, staged, read_in.input_files, clock.started_at)
-        clock.done("load")
+        loaded = _load_and_reconcile(run, plan, staged, read_in, clock)
     except BaseException as error:
         run.release(raised=error)
         raise
@@ -276,9 +276,9 @@ def _read_and_bronze(run: _Run) -> _Read | None:
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return None
     parsed = run.cache(entity_input.parsed)
-    records = read.records(parsed)
     # The first action: reads and cuts the files once, filling the cache.
     input_files = read.input_files(parsed, run.entity).toArrow()
+    records = read.records(parsed, read.unreadable_files(input_files))
     # Delta's write of a few records takes about 1 s, most of it the driver's planning, snapshot and
     # commit rather than the executors: it runs while the records are classified, and is waited for
     # before the cache goes.
@@ -401,27 +401,33 @@ def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
     return results
 
 
-def _load_and_reconcile(
-    run: _Run, plan: Plan, staged: _Staged, input_files: pa.Table, started_at: datetime
-) -> dict[str, int]:
-    """COPY every table from the executors, commit the load, and check that the entity's records
-    reconcile: read = loaded + quarantined + duplicates."""
+def _load_and_reconcile(run: _Run, plan: Plan, staged: _Staged, read_in: _Read, clock: _Clock) -> dict[str, int]:
+    """COPY every table from the executors while the bronze write ends, commit the load once bronze
+    holds the day, and check that the entity's records reconcile: read = loaded + quarantined +
+    duplicates."""
     counts = staged.tally
-    loaded_rows = load.load(
-        run.database_url,
-        load.LoadRequest(
-            flow_run_id=run.flow_run_id,
-            day=run.day,
-            entity=run.entity,
-            tables=staged.tables,
-            quarantine=reduce(DataFrame.unionByName, staged.quarantines),
-            quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
-            input_files=input_files,
-            metrics=lambda copied: _metrics(run, plan, counts, copied, started_at),
-            expected={**staged.expected, load.QUARANTINE_TABLE: staged.quarantined_total},
-            small_tables=staged.small_tables,
-        ),
+    request = load.LoadRequest(
+        flow_run_id=run.flow_run_id,
+        day=run.day,
+        entity=run.entity,
+        tables=staged.tables,
+        quarantine=reduce(DataFrame.unionByName, staged.quarantines),
+        quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
+        input_files=read_in.input_files,
+        metrics=lambda copied: _metrics(run, plan, counts, copied, clock.started_at),
+        expected={**staged.expected, load.QUARANTINE_TABLE: staged.quarantined_total},
+        small_tables=staged.small_tables,
     )
+    copied = load.copy_tables(run.database_url, request)
+    clock.done("copy")
+    try:
+        read_in.bronze.result()  # bronze holds the day before its staging rows are committed
+    except BaseException:
+        load.discard(run.database_url, request)
+        raise
+    clock.done("bronze")
+    loaded_rows = load.commit(run.database_url, request.commit(), copied)
+    clock.done("commit")
     loaded = loaded_rows[plan.table]
     if counts.read != loaded + counts.quarantined + counts.duplicates:
         raise RuntimeError(

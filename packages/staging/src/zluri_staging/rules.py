@@ -243,7 +243,8 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
     codes = sorted(currencies if currencies is not None else fx.iso_currency_codes())
     ccy = F.col("_currency")
     code = F.col("original_currency")
-    known_code = code.isin(codes)
+    # One SQL expression instead of a literal per code: 180 codes cost 700 Py4J round trips as Columns.
+    known_code = F.expr(f"original_currency IN ({', '.join(_sql_string(c) for c in codes)})")
     convertible = F.col("original_amount").isNotNull() & known_code & F.col("occurred_at").isNotNull()
     return [
         readable(),
@@ -299,6 +300,10 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
         ),
         *no_nul(TRANSACTION_TEXT),
     ]
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 RULES: dict[str, Callable[[], list[Rule]]] = {

@@ -288,14 +288,20 @@ def _checked_columns(suite: Any) -> set[str]:
 
 
 def validate(
-    entity: str, df: DataFrame, *, known_refs: Mapping[str, DataFrame] | None = None, rows: int | None = None
+    entity: str,
+    df: DataFrame,
+    *,
+    known_refs: Mapping[str, DataFrame] | None = None,
+    rows: int | None = None,
+    on_driver: bool | None = None,
 ) -> EntityDQ:
     """Run `entity`'s suite on its clean, de-duplicated frame (staging columns).
 
     `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``): values naming none of
     the known ids are counted as a warning. Failed expectations never raise here: call
     `raise_on_critical` (after `report.write_entity_report`, so the failure is in the report too).
-    `rows`: the frame's row count when the caller has it (else counted here, if an expectation passes).
+    `rows`: the frame's row count when the caller has it (else counted here). `on_driver`: which
+    engine runs the suite (default: the driver's for at most ``DRIVER_ROWS`` rows, else Spark's).
     """
     name = suite_name(entity)
     started = time.perf_counter()
@@ -308,7 +314,7 @@ def validate(
         raise ValueError(f"{entity}: the frame lacks column(s) {missing} that its data-quality suite checks")
     if rows is None:
         rows = frame.count()
-    if rows <= DRIVER_ROWS:
+    if rows <= DRIVER_ROWS if on_driver is None else on_driver:
         verdicts, details = _run_suite(suite, None, _on_driver(frame.select(*sorted(checked))))
     else:
         # Each expectation is a Spark job over the frame: compute the frame once, not once per job.

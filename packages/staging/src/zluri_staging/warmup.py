@@ -38,4 +38,6 @@ def warm_up(spark: SparkSession) -> None:
         )
         classified = classify.classify(records.transform(transforms.roles), rules.role_rules(), ("role_id",))
         classify.tally(classified)
-        dq.validate("roles", transforms.staging_frame(classify.valid_rows(classified), "stg_roles"))
+        staged = transforms.staging_frame(classify.valid_rows(classified), "stg_roles")
+        for on_driver in (True, False):  # both engines: small frames are checked on the driver
+            dq.validate("roles", staged, on_driver=on_driver)

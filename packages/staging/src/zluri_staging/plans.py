@@ -41,7 +41,7 @@ class Plan:
     rule_list: Callable[[], list[Rule]]
     keys: tuple[str, ...]
     derived: tuple[DerivedTable, ...] = ()
-    # I/O-fed enrichment before the rules (currency conversion, reference flags)
+    # I/O-fed enrichment before the rules (currency conversion)
     enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
     # small extra tables and warnings from the valid rows
     extras: Callable[[StagingRun, DataFrame], tuple[dict[str, pa.Table], list[str]]] | None = None

@@ -82,6 +82,8 @@ def test_a_clean_run_page_shows_counts_warnings_quarantine_expectations_and_step
         "/feed/sync-day1/agents/1.json",
     ):
         assert text in page, text
+    # A warning that starts with its entity's name is listed under that name once.
+    assert "<li><b>agents</b>: 1 of 3 rows have an email that is not an address</li>" in page
     assert "<script" not in page and not re.search(r"(src|href)=\"(https?:)?//", page)
     assert "x&lt;y&gt;" in (tmp_path / "quarantine.html").read_text()
 

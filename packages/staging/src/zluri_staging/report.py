@@ -485,7 +485,8 @@ def _run_page(s: Mapping[str, Any]) -> str:
     parts.append(f"<p>Cycles found in the group hierarchy: <b>{s['cycles_found']}</b></p>")
 
     parts.append('<h2 id="warnings">Warnings</h2>')
-    warnings = [(name, w) for name, e in s["entities"].items() for w in e["warnings"]]
+    # A warning that names its entity first ("cards: 1 of 2 rows ...") is shown under that name once.
+    warnings = [(name, w.removeprefix(f"{name}: ")) for name, e in s["entities"].items() for w in e["warnings"]]
     if warnings:
         parts.append(
             '<ul class="warnings">' + "".join(f"<li><b>{_e(n)}</b>: {_e(w)}</li>" for n, w in warnings) + "</ul>"

@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from zluri_staging.fs import local_path
+from zluri_staging.transforms import sql_string
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ def bronze_frame(records: DataFrame, *, day: str, flow_run_id: str, ingested_at:
     )
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def write_bronze(
     records: DataFrame,
     *,
@@ -86,7 +83,7 @@ def write_bronze(
     writer = (
         frame.write.format("delta")
         .mode("overwrite")
-        .option("replaceWhere", f"day = {_sql_string(day)}")
+        .option("replaceWhere", f"day = {sql_string(day)}")
         .partitionBy("day")
     )
     retry_concurrent(lambda: writer.save(path), what=f"bronze write of {entity} day {day}")

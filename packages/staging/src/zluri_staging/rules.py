@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from zluri_staging import fx
 from zluri_staging.derived import AGENT_ROLES, MEMBERSHIPS, DerivedTable
-from zluri_staging.transforms import minor_units, utc_date
+from zluri_staging.transforms import minor_units, sql_string, utc_date
 
 REASON = "reason"
 SEPARATOR = "; "
@@ -244,7 +244,7 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
     ccy = F.col("_currency")
     code = F.col("original_currency")
     # One SQL expression instead of a literal per code: 180 codes cost 700 Py4J round trips as Columns.
-    known_code = F.expr(f"original_currency IN ({', '.join(_sql_string(c) for c in codes)})")
+    known_code = F.expr(f"original_currency IN ({', '.join(sql_string(c) for c in codes)})")
     convertible = F.col("original_amount").isNotNull() & known_code & F.col("occurred_at").isNotNull()
     return [
         readable(),
@@ -300,10 +300,6 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
         ),
         *no_nul(TRANSACTION_TEXT),
     ]
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 RULES: dict[str, Callable[[], list[Rule]]] = {

@@ -94,6 +94,11 @@ def utc_date(ts: Column) -> Column:
     return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / F.lit(86400)).cast("int"))
 
 
+def sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal (for the few expressions given to Spark as SQL)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 # -- entities -----------------------------------------------------------------------------------
 
 

@@ -322,21 +322,20 @@ def with_record(rows: DataFrame, spec: EntitySpec) -> DataFrame:
 
 def records(parsed: DataFrame, unreadable: Collection[str] | None = None) -> DataFrame:
     """One row per record of a readable file, and one per unreadable file: source_file, position,
-    raw_record, read_error, record. Pure.
+    raw_record, read_error, record. One filter of ``parsed``.
 
     A file found unreadable part-way keeps none of the records cut before the error. ``unreadable``
-    names those files when the caller has them already (``unreadable_files`` of the collected
-    ``input_files``): then this is one filter; without it, a join with the files found here."""
+    names those files; a caller that has collected ``input_files`` has them (``unreadable_files``),
+    otherwise they are found here, in one small query of the file rows."""
     file_error = F.col("position").isNull() & F.col("read_error").isNotNull()
-    columns = ("source_file", "position", "raw_record", "read_error", "record")
-    if unreadable is not None:
-        of_readable = F.col("position").isNotNull()
-        if unreadable:
-            of_readable = of_readable & ~F.col("source_file").isin(sorted(unreadable))
-        return parsed.where(of_readable | file_error).select(*columns)
-    bad_files = parsed.where(file_error).select("source_file")
-    good_records = parsed.where(F.col("position").isNotNull()).join(F.broadcast(bad_files), "source_file", "left_anti")
-    return good_records.unionByName(parsed.where(file_error)).select(*columns)
+    if unreadable is None:
+        unreadable = [row.source_file for row in parsed.where(file_error).select("source_file").collect()]
+    of_readable = F.col("position").isNotNull()
+    if unreadable:
+        of_readable = of_readable & ~F.col("source_file").isin(sorted(unreadable))
+    return parsed.where(of_readable | file_error).select(
+        "source_file", "position", "raw_record", "read_error", "record"
+    )
 
 
 def unreadable_files(input_files: pa.Table) -> list[str]:

@@ -43,8 +43,8 @@ class Plan:
     derived: tuple[DerivedTable, ...] = ()
     # I/O-fed enrichment before the rules (currency conversion)
     enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
-    # small extra tables and warnings from the valid rows
-    extras: Callable[[StagingRun, DataFrame], tuple[dict[str, pa.Table], list[str]]] | None = None
+    # small extra tables from the valid rows, copied by the driver in the commit (the rates used)
+    extras: Callable[[StagingRun, DataFrame], dict[str, pa.Table]] | None = None
     dq_refs: Callable[[StagingRun], dict[str, DataFrame]] | None = None
     # the columns its suite checks beyond the staging ones, computed from them (pure)
     dq_view: Callable[[DataFrame], DataFrame] | None = None
@@ -54,10 +54,9 @@ def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
     return fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, run.fx))
 
 
-def _transaction_extras(run: StagingRun, valid: DataFrame) -> tuple[dict[str, pa.Table], list[str]]:
+def _transaction_extras(run: StagingRun, valid: DataFrame) -> dict[str, pa.Table]:
     # One row per currency and day used: a handful, so the driver copies it in the commit.
-    fx_rates = transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()
-    return {"stg_fx_rates": fx_rates}, []
+    return {"stg_fx_rates": transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()}
 
 
 def _transaction_refs(run: StagingRun) -> dict[str, DataFrame]:

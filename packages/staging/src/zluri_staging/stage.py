@@ -230,7 +230,7 @@ class _Read:
     parsed: DataFrame  # the split rows, cached
     records: DataFrame
     input_files: pa.Table  # one row per input file: entity, source_file, sha256, records
-    bronze: Future[str]  # the bronze write, running beside classification; its error is the step's
+    bronze: Future[str]  # the bronze write, running until the commit waits for it; its error is the step's
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def _parsed_count(input_files: pa.Table) -> int:
 
 def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
     """The entity's staging rows, the tables derived from its valid records (agent roles,
-    memberships) and the plan's extras (rates used, warnings)."""
+    memberships) and the plan's extras (the rates used)."""
     counts, valid = classified.tally, valid_rows(classified.frame)
     primary = transforms.staging_frame(valid, plan.table)
     staged = _Staged(
@@ -361,8 +361,7 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
     for derived in plan.derived:
         _derive_table(run, derived, valid, staged)
     if plan.extras is not None:
-        staged.small_tables, extra_warnings = plan.extras(run, valid)
-        staged.warnings.extend(extra_warnings)
+        staged.small_tables = plan.extras(run, valid)
     return staged
 
 

@@ -37,7 +37,7 @@ def warm_up(spark: SparkSession) -> None:
             records, root=str(root / "bronze"), entity="roles", day="warmup", flow_run_id=str(uuid.uuid4())
         )
         classified = classify.classify(records.transform(transforms.roles), rules.role_rules(), ("role_id",))
-        classify.tally(classified)
+        counts = classify.tally(classified)
         staged = transforms.staging_frame(classify.valid_rows(classified), "stg_roles")
         for on_driver in (True, False):  # both engines: small frames are checked on the driver
-            dq.validate("roles", staged, on_driver=on_driver)
+            dq.validate("roles", staged, rows=counts.valid, on_driver=on_driver)

@@ -143,6 +143,40 @@ def test_unknown_values_and_references_are_counted_warnings_only(transactions_dq
     assert (unknown_cards.severity, unknown_cards.unexpected_count, unknown_cards.sample) == ("warning", 1, ["c-ghost"])
 
 
+class _KnownCards:
+    """Known ids as the staging run gives them: a frame for Spark, a lookup for the driver."""
+
+    def __init__(self, frame):
+        self.ids, self.looked_up = frame, []
+
+    def frame(self):
+        return self.ids
+
+    def unknown(self, values):
+        self.looked_up.append(sorted(values))
+        return set(values) - {row[0] for row in self.ids.collect()}
+
+
+def test_known_ids_as_a_lookup_give_the_same_outcome_on_either_engine(spark, empty_cwd, engine, transactions_dq):
+    frame = spark.createDataFrame(
+        [
+            _transaction("t1"),
+            _transaction("t2", transaction_type="CLEAR"),
+            _transaction("t2", transaction_type="REFUNDED_MAYBE", card_id="c-ghost", currency="usd"),
+            _transaction("t3", card_id=None, off=True),
+        ],
+        TRANSACTION_COLUMNS,
+    )
+    known = _KnownCards(spark.createDataFrame([("c1",), ("c2",)], "card_id string"))
+
+    result = dq.validate("transactions", frame, known_refs={"card_id": known})
+
+    assert result.warnings == transactions_dq.warnings  # the same frame, with its ids as a frame
+    assert result.outcomes == transactions_dq.outcomes
+    # The driver looks up the distinct values it holds, once; Spark joins the frame instead.
+    assert known.looked_up == ([["c-ghost", "c1"]] if engine == "driver" else [])
+
+
 def test_unknown_card_status_is_a_warning_and_does_not_raise(spark, empty_cwd, engine):
     cards = spark.createDataFrame([_card("c1"), _card("c2", status="LOST_IN_SPACE")], CARD_COLUMNS)
     result = dq.validate("cards", cards)

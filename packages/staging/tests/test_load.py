@@ -276,3 +276,7 @@ def test_reference_ids_are_the_runs_committed_staging_rows_and_core(spark, db_ur
 
     assert sorted(r.id for r in ids.collect()) == [1, 3]
     assert ids.schema.simpleString() == "struct<id:bigint>"
+    # The same ids looked up for a few values: 2 is another run's, 5 was never committed.
+    assert load.unknown_ids(db_url, "agents", "run-6", [1, 2, 3, 5, None]) == {2, 5}
+    assert load.unknown_ids(db_url, "agents", "run-6", []) == set()
+    assert load.unknown_ids(db_url, "cards", "run-6", ["c1"]) == {"c1"}  # text ids: none known here

@@ -23,10 +23,10 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -44,6 +44,7 @@ __all__ = [
     "CriticalExpectationFailed",
     "EntityDQ",
     "ExpectationOutcome",
+    "KnownIds",
     "raise_on_critical",
     "suite_for",
     "validate",
@@ -253,6 +254,18 @@ def _whole_frame(datasource: Any, definitions: dict[str, Any], entity: str) -> A
     return definitions[entity]
 
 
+class KnownIds(Protocol):
+    """The ids a reference column may name, in the two forms the engines need: a Spark frame of
+    them (one column) to join a frame checked on Spark with, and a lookup of the few distinct values
+    a frame checked on the driver holds."""
+
+    def frame(self) -> DataFrame: ...
+
+    def unknown(self, values: Collection[Any]) -> set[Any]:
+        """Those of ``values`` (distinct, none null) that name no known id."""
+        ...
+
+
 def with_unknown_references(df: DataFrame, known_refs: Mapping[str, DataFrame]) -> DataFrame:
     """Add ``unknown_<column>`` per reference: the value when no known frame holds it, else null.
 
@@ -279,6 +292,15 @@ def with_unknown_references(df: DataFrame, known_refs: Mapping[str, DataFrame]) 
     return df
 
 
+def _with_unknown_looked_up(data: Any, lookups: Mapping[str, KnownIds]) -> Any:
+    """A driver-side frame (pandas) plus ``unknown_<column>`` per lookup, as ``with_unknown_references``
+    adds them on Spark: one lookup of the column's distinct values."""
+    for column, known in lookups.items():
+        unknown = known.unknown({v for v in data[column] if v is not None and v == v})
+        data[f"{UNKNOWN_PREFIX}{column}"] = data[column].map(lambda v, u=unknown: v if v in u else None).astype(object)
+    return data
+
+
 def _checked_columns(suite: Any) -> set[str]:
     columns: set[str] = set()
     for expectation in suite.expectations:
@@ -291,15 +313,16 @@ def validate(
     entity: str,
     df: DataFrame,
     *,
-    known_refs: Mapping[str, DataFrame] | None = None,
+    known_refs: Mapping[str, DataFrame | KnownIds] | None = None,
     rows: int | None = None,
     on_driver: bool | None = None,
 ) -> EntityDQ:
     """Run `entity`'s suite on its clean, de-duplicated frame (staging columns).
 
-    `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``): values naming none of
-    the known ids are counted as a warning. Failed expectations never raise here: call
-    `raise_on_critical` (after `report.write_entity_report`, so the failure is in the report too).
+    `known_refs` (e.g. ``{"card_id": card_ids, "budget_id": budget_ids}``, frames or ``KnownIds``):
+    values naming none of the known ids are counted as a warning. Failed expectations never raise
+    here: call `raise_on_critical` (after `report.write_entity_report`, so the failure is in the
+    report too).
     `rows`: the frame's row count when the caller has it (else counted here). `on_driver`: which
     engine runs the suite (default: the driver's for at most ``DRIVER_ROWS`` rows, else Spark's).
     """
@@ -307,16 +330,24 @@ def validate(
     started = time.perf_counter()
     refs = dict(known_refs or {})
     suite = suite_for(name, reference_columns=refs)
-    frame = with_unknown_references(df, refs) if refs else df
     checked = _checked_columns(suite)
-    missing = sorted(checked - set(frame.columns))
+    # What a reference adds (unknown_<column>) is computed from the column: it must be there.
+    missing = sorted(((checked - {f"{UNKNOWN_PREFIX}{c}" for c in refs}) | set(refs)) - set(df.columns))
     if missing:
         raise ValueError(f"{entity}: the frame lacks column(s) {missing} that its data-quality suite checks")
     if rows is None:
-        rows = frame.count()
+        rows = df.count()
     if rows <= DRIVER_ROWS if on_driver is None else on_driver:
-        verdicts, details = _run_suite(suite, None, _on_driver(frame.select(*sorted(checked))))
+        # Ids given as frames are joined on Spark; the others are looked up for the values collected.
+        joined = {c: k for c, k in refs.items() if isinstance(k, DataFrame)}
+        lookups = {c: k for c, k in refs.items() if not isinstance(k, DataFrame)}
+        frame = with_unknown_references(df, joined) if joined else df
+        collected = sorted((checked - {f"{UNKNOWN_PREFIX}{c}" for c in lookups}) | set(lookups))
+        data = _with_unknown_looked_up(_on_driver(frame.select(*collected)), lookups)
+        verdicts, details = _run_suite(suite, None, data)
     else:
+        frames = {c: k if isinstance(k, DataFrame) else k.frame() for c, k in refs.items()}
+        frame = with_unknown_references(df, frames) if frames else df
         # Each expectation is a Spark job over the frame: compute the frame once, not once per job.
         persisted = frame.storageLevel == StorageLevel.NONE
         if persisted:

@@ -381,6 +381,20 @@ def _read_ids(database_url: str, reference: str, flow_run_id: str) -> Iterator[p
             yield pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], dtype)], schema=schema)
 
 
+def unknown_ids(database_url: str, reference: str, flow_run_id: str, values: Iterable[object]) -> set[object]:
+    """Those of ``values`` that are not ids ``reference`` names in the run: one query, with the values
+    sent along (the few distinct values of a frame checked on the driver)."""
+    given = sorted({v for v in values if v is not None})
+    if not given:
+        return set()
+    query, dtype = REFERENCES[reference]
+    array = sql.SQL("bigint[]" if dtype == pa.int64() else "text[]")
+    statement = sql.SQL("select id from unnest(%(given)s::{}) as given(id) except select id from ({}) as known(id)")
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(statement.format(array, sql.SQL(query)), {"given": given, "run": flow_run_id}).fetchall()
+    return {row[0] for row in rows}
+
+
 def reference_frame(spark: SparkSession, database_url: str, reference: str, flow_run_id: str) -> DataFrame:
     """The same ids as a Spark frame read by an executor, so they never pass through the driver."""
     _, dtype = REFERENCES[reference]

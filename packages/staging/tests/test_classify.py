@@ -147,3 +147,24 @@ def test_quarantine_rows_and_the_tally_come_from_the_classified_frame(spark):
             "transaction_id missing; amount not positive": 1,
         },
     )
+
+
+def test_the_tally_lists_distinct_values_of_the_valid_rows_in_its_own_pass(spark):
+    classified = classify(spark.createDataFrame(ROWS, ROW_SCHEMA), rules(), ["transaction_id"])
+    listed = {
+        "amounts": {"amount": F.col("amount"), "file": F.col("source_file")},
+        "big": {"amount": F.when(F.col("amount") > 5, F.col("amount"))},  # a row of nulls lists nothing
+        "files": {"file": F.col("source_file")},  # distinct: f1 is listed once
+    }
+
+    counts = tally(classified, listed)
+
+    # The duplicate (5) and the quarantined rows (-1, 7, -2) are not listed; the counts are unchanged.
+    assert counts.listed["amounts"].sort_by("amount").to_pylist() == [
+        {"amount": 1, "file": "f1"},
+        {"amount": 6, "file": "f2"},
+    ]
+    assert counts.listed["big"].to_pylist() == [{"amount": 6}]
+    assert sorted(counts.listed["files"]["file"].to_pylist()) == ["f1", "f2"]
+    assert (counts.read, counts.valid, counts.duplicates, counts.quarantined) == (6, 2, 1, 3)
+    assert counts.reasons == tally(classified).reasons

@@ -14,15 +14,17 @@ from typing import cast
 import psycopg
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from zluri_staging.classify import classify, tally
 from zluri_staging.fx import (
     DailyRate,
     FxSettings,
     batch_rates,
     daily_rates,
     iso_currency_codes,
-    rates_used,
+    rate_used,
     usd_disagrees,
     with_usd_amounts,
     with_usd_disagreement,
@@ -199,20 +201,23 @@ def test_with_usd_amounts_joins_the_rate_of_the_utc_date(spark, converted):
     assert_df_equality(converted, expected, ignore_nullable=True, ignore_row_order=True)
 
 
-def test_rates_used_lists_each_rate_once(spark, converted):
-    expected = spark.createDataFrame(
-        [
-            ("GBP", FRI, GBP_FRI, "ecb"),
-            ("EUR", FRI, EUR_FRI, "ecb"),
-            ("INR", FRI, INR_FRI, "ecb"),
-            ("JPY", FRI, JPY_FRI, "ecb"),
-            ("CHF", FRI, CHF_FRI, "ecb"),
-            ("USD", SUN, ONE, "ecb"),
-            ("XTS", FRI, D("0.000000100000"), "override"),
-        ],
-        "currency string, rate_date date, usd_per_unit decimal(24,12), source string",
-    )
-    assert_df_equality(rates_used(converted), expected, ignore_nullable=True, ignore_row_order=True)
+def test_the_tally_lists_each_rate_used_once(spark, converted):
+    # Every converted row is valid here (distinct ids); the tally lists the rates in its own pass.
+    classified = classify(converted, [], ["transaction_id"], [F.col("transaction_id")])
+    listed = tally(classified, {"stg_fx_rates": rate_used()}).listed
+    expected = {
+        ("GBP", FRI, GBP_FRI, "ecb"),
+        ("EUR", FRI, EUR_FRI, "ecb"),
+        ("INR", FRI, INR_FRI, "ecb"),
+        ("JPY", FRI, JPY_FRI, "ecb"),
+        ("CHF", FRI, CHF_FRI, "ecb"),
+        ("USD", SUN, ONE, "ecb"),
+        ("XTS", FRI, D("0.000000100000"), "override"),
+    }
+    rows = listed["stg_fx_rates"].to_pylist()
+    assert listed["stg_fx_rates"].column_names == ["currency", "rate_date", "usd_per_unit", "source"]
+    assert len(rows) == len(expected)
+    assert {tuple(r.values()) for r in rows} == expected
 
 
 def test_postgres_round_reproduces_spark_amount_usd(converted, db_url):

@@ -9,9 +9,12 @@ never displaces a good one. The rows that lose are counted, never silently dropp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -20,7 +23,6 @@ from zluri_staging.rules import REASON, Rule
 
 STATUS = "_stage_status"
 VALID, DUPLICATE, QUARANTINED = "valid", "duplicate", "quarantined"
-RANK = "duplicate_rank"
 
 
 def latest_first(updated_at: str | None = "updated_at") -> list[Column]:
@@ -30,18 +32,19 @@ def latest_first(updated_at: str | None = "updated_at") -> list[Column]:
 
 
 def classify(
-    df: DataFrame, rule_list: Sequence[Rule], keys: Sequence[str], order: Sequence[Column] | None = None
+    df: DataFrame, rule_list: Sequence[Rule] | Column, keys: Sequence[str], order: Sequence[Column] | None = None
 ) -> DataFrame:
-    """``df`` plus ``reason`` and ``status`` (valid | duplicate | quarantined)."""
+    """``df`` plus ``reason`` and ``status`` (valid | duplicate | quarantined). ``rule_list``: the
+    rules, or their reasons column (``rules.reasons_of``)."""
     annotated = rules.annotate(df, rule_list)
+    # Rows that passed every rule are ranked among themselves (the window's partitions split them).
     window = Window.partitionBy(F.col(REASON).isNull(), *keys).orderBy(*(order or latest_first()))
-    ranked = annotated.withColumn(RANK, F.when(F.col(REASON).isNull(), F.row_number().over(window)))
     status = (
         F.when(F.col(REASON).isNotNull(), F.lit(QUARANTINED))
-        .when(F.col(RANK) == 1, F.lit(VALID))
+        .when(F.row_number().over(window) == 1, F.lit(VALID))
         .otherwise(F.lit(DUPLICATE))
     )
-    return ranked.withColumn(STATUS, status).drop(RANK)
+    return annotated.withColumn(STATUS, status)
 
 
 def valid_rows(classified: DataFrame) -> DataFrame:
@@ -57,27 +60,45 @@ def quarantine_rows(classified: DataFrame, entity: str) -> DataFrame:
 
 @dataclass
 class Tally:
-    """Counts of one classified frame by status, and quarantine reasons."""
+    """Counts of one classified frame by status, and quarantine reasons; ``listed``: per table asked
+    of ``tally``, the distinct values its columns take among the valid rows."""
 
     read: int
     valid: int
     duplicates: int
     quarantined: int
     reasons: dict[str, int]
+    listed: dict[str, pa.Table] = field(default_factory=dict)
 
 
-def tally(classified: DataFrame) -> Tally:
-    """One small action on the (cached) classified frame: counts by status and reason."""
+def tally(classified: DataFrame, listed: Mapping[str, Mapping[str, Column]] | None = None) -> Tally:
+    """One small action on the (cached) classified frame: counts by status and reason and, in the
+    same pass, the distinct values of each ``listed`` table's columns (name -> Column) among the
+    valid rows; a row whose columns are all null lists nothing (the rates used, without a query of
+    their own)."""
+    tables = {table: dict(columns) for table, columns in (listed or {}).items()}
+    keys = {t: [f"_listed_{n}_{i}" for i in range(len(columns))] for n, (t, columns) in enumerate(tables.items())}
+    valid = F.col(STATUS) == VALID
+    listing = [F.when(valid, column).alias(key) for t in tables for column, key in zip(tables[t].values(), keys[t])]
+    groups = classified.groupBy(STATUS, REASON, *listing).count().toArrow()
     counts = {VALID: 0, DUPLICATE: 0, QUARANTINED: 0}
     reasons: dict[str, int] = {}
-    for row in classified.groupBy(STATUS, REASON).count().collect():
-        counts[row[STATUS]] += row["count"]
-        if row[STATUS] == QUARANTINED:
-            reasons[row[REASON]] = row["count"]
+    for status, reason, count in zip(*(groups[c].to_pylist() for c in (STATUS, REASON, "count")), strict=True):
+        counts[status] += count
+        if status == QUARANTINED:
+            reasons[reason] = reasons.get(reason, 0) + count
     return Tally(
         read=sum(counts.values()),
         valid=counts[VALID],
         duplicates=counts[DUPLICATE],
         quarantined=counts[QUARANTINED],
         reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        listed={table: _distinct(groups, keys[table], list(columns)) for table, columns in tables.items()},
     )
+
+
+def _distinct(groups: pa.Table, keys: list[str], names: list[str]) -> pa.Table:
+    """The distinct rows of ``groups``' ``keys`` (renamed ``names``) that are not all null."""
+    rows = groups.select(keys).rename_columns(names)
+    rows = rows.filter(functools.reduce(pc.or_, [pc.is_valid(rows[name]) for name in names]))
+    return rows.group_by(names, use_threads=False).aggregate([]).select(names)

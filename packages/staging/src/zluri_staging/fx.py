@@ -425,16 +425,14 @@ def with_usd_disagreement(staged: DataFrame) -> DataFrame:
     return staged.withColumn("usd_disagreement", F.when(usd_disagrees(), F.col("transaction_id")))
 
 
-def rates_used(converted: DataFrame) -> DataFrame:
-    """The distinct rates the converted rows used (staging.stg_fx_rates: currency, rate_date,
-    usd_per_unit, source), for the audit table core.fx_rates."""
-    return (
-        converted.where(F.col("fx_rate").isNotNull())
-        .select(
-            F.col("original_currency").alias("currency"),
-            F.col("fx_rate_date").alias("rate_date"),
-            F.col("fx_rate").alias("usd_per_unit"),
-            F.col("fx_source").alias("source"),
-        )
-        .distinct()
-    )
+def rate_used() -> dict[str, Column]:
+    """The rate a converted row used, as the columns of staging.stg_fx_rates (currency, rate_date,
+    usd_per_unit, source), all null for a row without one: their distinct values over the valid rows
+    are the rates used, for the audit table core.fx_rates (``classify.tally`` lists them)."""
+    has_rate = F.col("fx_rate").isNotNull()
+    return {
+        "currency": F.when(has_rate, F.col("original_currency")),
+        "rate_date": F.when(has_rate, F.col("fx_rate_date")),
+        "usd_per_unit": F.when(has_rate, F.col("fx_rate")),
+        "source": F.when(has_rate, F.col("fx_source")),
+    }

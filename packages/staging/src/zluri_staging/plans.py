@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
-from zluri_staging import fx, rules, transforms
+from zluri_staging import dq, fx, rules, transforms
 from zluri_staging.derived import DerivedTable, derived_from
 from zluri_staging.fx import FxSettings
 from zluri_staging.rules import Rule
@@ -33,6 +32,10 @@ class StagingRun(Protocol):
         """The ids ``reference`` (a ``load.REFERENCES`` key) names in this run."""
         ...
 
+    def known_ids(self, reference: str) -> dq.KnownIds:
+        """The same ids, as data quality checks references against them."""
+        ...
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -43,9 +46,10 @@ class Plan:
     derived: tuple[DerivedTable, ...] = ()
     # I/O-fed enrichment before the rules (currency conversion)
     enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
-    # small extra tables from the valid rows, copied by the driver in the commit (the rates used)
-    extras: Callable[[StagingRun, DataFrame], dict[str, pa.Table]] | None = None
-    dq_refs: Callable[[StagingRun], dict[str, DataFrame]] | None = None
+    # small tables of the distinct values some columns take among the valid rows, listed in the
+    # tally's pass and copied by the driver in the commit (the rates used): table -> name -> Column
+    listed: Callable[[], dict[str, dict[str, Column]]] | None = None
+    dq_refs: Callable[[StagingRun], dict[str, dq.KnownIds]] | None = None
     # the columns its suite checks beyond the staging ones, computed from them (pure)
     dq_view: Callable[[DataFrame], DataFrame] | None = None
 
@@ -54,13 +58,13 @@ def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
     return fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, run.fx))
 
 
-def _transaction_extras(run: StagingRun, valid: DataFrame) -> dict[str, pa.Table]:
+def _rates_used() -> dict[str, dict[str, Column]]:
     # One row per currency and day used: a handful, so the driver copies it in the commit.
-    return {"stg_fx_rates": transforms.staging_frame(fx.rates_used(valid), "stg_fx_rates").toArrow()}
+    return {"stg_fx_rates": transforms.staging_columns_of(fx.rate_used(), "stg_fx_rates")}
 
 
-def _transaction_refs(run: StagingRun) -> dict[str, DataFrame]:
-    return {"card_id": run.ids_frame("cards"), "budget_id": run.ids_frame("budgets")}
+def _transaction_refs(run: StagingRun) -> dict[str, dq.KnownIds]:
+    return {"card_id": run.known_ids("cards"), "budget_id": run.known_ids("budgets")}
 
 
 PLANS: dict[str, Plan] = {
@@ -89,7 +93,7 @@ PLANS: dict[str, Plan] = {
         rules.transaction_rules,
         ("transaction_id",),
         enrich=_enrich_transactions,
-        extras=_transaction_extras,
+        listed=_rates_used,
         dq_refs=_transaction_refs,
         dq_view=fx.with_usd_disagreement,
     ),

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -152,6 +152,10 @@ class _Run:
             self._ids[reference] = frame.persist(StorageLevel.MEMORY_AND_DISK)
         return self._ids[reference]
 
+    def known_ids(self, reference: str) -> dq.KnownIds:
+        """The ids ``reference`` names in this run, for data quality: the frame, or a lookup."""
+        return _KnownIds(self, reference)
+
     def cache(self, frame: DataFrame) -> DataFrame:
         """``frame`` persisted until the run is released. What does not fit in memory spills to
         disk: memory stays bounded whatever the day's size."""
@@ -176,6 +180,18 @@ class _Run:
                 log.error("%s: the %s failed as well: %s", self.entity, what, _summary(error))
         for frame in [*self._cached, *self._ids.values()]:
             frame.unpersist()
+
+
+@dataclass(frozen=True)
+class _KnownIds:
+    run: _Run
+    reference: str
+
+    def frame(self) -> DataFrame:
+        return self.run.ids_frame(self.reference)
+
+    def unknown(self, values: Collection[Any]) -> set[Any]:
+        return load.unknown_ids(self.run.database_url, self.reference, self.run.flow_run_id, values)
 
 
 def _summary(error: BaseException) -> str:
@@ -214,8 +230,8 @@ class _Staged:
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     derived: dict[str, DerivedCounts] = field(default_factory=dict)
-    # name, clean frame, its rows (counted already), reference frames
-    dq_frames: list[tuple[str, DataFrame, int, dict[str, DataFrame] | None]] = field(default_factory=list)
+    # name, clean frame, its rows (counted already), the ids its references may name
+    dq_frames: list[tuple[str, DataFrame, int, dict[str, dq.KnownIds] | None]] = field(default_factory=list)
     small_tables: dict[str, pa.Table] = field(default_factory=dict)
 
 
@@ -300,13 +316,16 @@ def _read_and_bronze(run: _Run) -> _Read | None:
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     """Transform, enrich and classify every record (valid, duplicate, quarantined), then count them
     and check the count against the records the reader cut."""
-    typed = read_in.records.transform(plan.transform)
+    records = read_in.records
+    if _parsed_count(read_in.input_files) <= load.ONE_TASK_ROWS:
+        records = records.coalesce(1)
+    typed = records.transform(plan.transform)
     if plan.enrich is not None:
         typed = plan.enrich(run, typed)
     # Only what loading, quarantine, derived tables and DQ need is cached; not the raw text of rows
     # that pass.
     classified = run.cache(
-        classify(typed, plan.rule_list(), plan.keys, _records_order(plan)).select(
+        classify(typed, rules.reasons_of(plan.rule_list), plan.keys, _records_order(plan)).select(
             *[c for c in staging_columns(plan.table) if c != "source_file"],
             "source_file",
             "position",
@@ -316,7 +335,7 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
             STATUS,
         )
     )
-    counts = tally(classified)
+    counts = tally(classified, plan.listed() if plan.listed else None)
     parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
@@ -339,7 +358,7 @@ def _parsed_count(input_files: pa.Table) -> int:
 
 def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
     """The entity's staging rows, the tables derived from its valid records (agent roles,
-    memberships) and the plan's extras (the rates used)."""
+    memberships) and the small tables the tally listed (the rates used)."""
     counts, valid = classified.tally, valid_rows(classified.frame)
     primary = transforms.staging_frame(valid, plan.table)
     staged = _Staged(
@@ -360,8 +379,7 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
     )
     for derived in plan.derived:
         _derive_table(run, derived, valid, staged)
-    if plan.extras is not None:
-        staged.small_tables = plan.extras(run, valid)
+    staged.small_tables = dict(counts.listed)
     return staged
 
 
@@ -370,7 +388,8 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
     candidates = transforms.flag_known(
         transforms.explode_ids(derived, valid), run.ids_frame(derived.reference), derived.column, derived.flag
     )
-    classified = run.cache(classify(candidates, rules.reference_rules(derived), derived.keys, latest_first(None)))
+    reasons = rules.reasons_of(rules.reference_rules, derived)
+    classified = run.cache(classify(candidates, reasons, derived.keys, latest_first(None)))
     sub = tally(classified)
     sub_valid = transforms.staging_frame(valid_rows(classified), derived.table)
     staged.tables[derived.table] = sub_valid

@@ -13,9 +13,12 @@ does not depend on the session's ANSI setting. Strings are never trimmed or rewr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
+from pyspark import SparkContext
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -34,6 +37,22 @@ MINOR_UNITS = T.DecimalType(32, 0)  # 32 integer digits: the product with 10^-6 
 AMOUNT = T.DecimalType(38, 6)
 RATE = T.DecimalType(38, 12)
 READ_COLUMNS = list(schemas.READ_COLUMNS)
+
+Built = TypeVar("Built")
+_BUILT: dict[Hashable, tuple[object, object]] = {}
+_BUILT_LOCK = threading.Lock()
+
+
+def built_once(key: Hashable, build: Callable[[], Built]) -> Built:
+    """``build()`` (Columns, which need a running Spark), built once per JVM and kept under ``key``.
+    A Column is an expression bound to no frame, so one can serve every step; building it costs a
+    call into the JVM per function, literal and operator."""
+    gateway = SparkContext._gateway
+    with _BUILT_LOCK:
+        held = _BUILT.get(key)
+        if held is None or held[0] is not gateway:
+            held = _BUILT[key] = (gateway, build())
+    return held[1]  # type: ignore[return-value]
 
 
 # -- strict casts -------------------------------------------------------------------------------
@@ -107,16 +126,20 @@ def _r(name: str) -> Column:
     return F.col("record").getField(name)
 
 
-def _with(df: DataFrame, parsed: Sequence[Column], typed: Sequence[Column]) -> DataFrame:
-    # Two projections: the nested objects are parsed once and the typed columns read them.
-    return df.select(*READ_COLUMNS, *parsed).select("*", *typed)
+def _with(df: DataFrame, entity: str, steps: Callable[[], Sequence[Sequence[Column]]]) -> DataFrame:
+    """``df``'s read columns plus the columns of each step in turn, a projection each (the nested
+    objects are parsed once and the typed columns read them). The columns are built once per JVM."""
+    first, *rest = built_once(("transform", entity), steps)
+    df = df.select(*READ_COLUMNS, *first)
+    for step in rest:
+        df = df.select("*", *step)
+    return df
 
 
-def _agent_like(records: DataFrame, extra: Sequence[Column] = ()) -> DataFrame:
+def _agent_like(extra: Sequence[Column] = ()) -> list[list[Column]]:
     contact = F.col("_contact")
     deactivated = _r("deactivated")
-    return _with(
-        records,
+    return [
         [as_object(_r("contact"), schemas.CONTACT).alias("_contact"), *extra],
         [
             as_bigint(_r("id")).alias("agent_id"),
@@ -130,20 +153,23 @@ def _agent_like(records: DataFrame, extra: Sequence[Column] = ()) -> DataFrame:
             as_timestamp(_r("updated_at")).alias("updated_at"),
             F.col("source_file"),
         ],
-    )
+    ]
 
 
 def agents(records: DataFrame) -> DataFrame:
-    return _agent_like(records)
+    return _with(records, "agents", _agent_like)
 
 
 def agent_details(records: DataFrame) -> DataFrame:
-    return _agent_like(records, [parsed_ids(AGENT_ROLES)])
+    return _with(records, "agent_details", lambda: _agent_like([parsed_ids(AGENT_ROLES)]))
 
 
 def roles(records: DataFrame) -> DataFrame:
-    return _with(
-        records,
+    return _with(records, "roles", _role_columns)
+
+
+def _role_columns() -> list[list[Column]]:
+    return [
         [],
         [
             as_bigint(_r("id")).alias("role_id"),
@@ -154,12 +180,15 @@ def roles(records: DataFrame) -> DataFrame:
             as_timestamp(_r("created_at")).alias("created_at"),
             as_timestamp(_r("updated_at")).alias("updated_at"),
         ],
-    )
+    ]
 
 
 def groups(records: DataFrame) -> DataFrame:
-    return _with(
-        records,
+    return _with(records, "groups", _group_columns)
+
+
+def _group_columns() -> list[list[Column]]:
+    return [
         [parsed_ids(MEMBERSHIPS)],
         [
             as_bigint(_r("id")).alias("group_id"),
@@ -169,16 +198,19 @@ def groups(records: DataFrame) -> DataFrame:
             as_timestamp(_r("created_at")).alias("created_at"),
             as_timestamp(_r("updated_at")).alias("updated_at"),
         ],
-    )
+    ]
 
 
 def budgets(records: DataFrame) -> DataFrame:
+    return _with(records, "budgets", _budget_columns)
+
+
+def _budget_columns() -> list[list[Column]]:
     period, spent = F.col("_period"), F.col("_spent")
-    return (
-        records.select(*READ_COLUMNS, as_object(_r("currentPeriod"), schemas.BUDGET_PERIOD).alias("_period"))
-        .select("*", as_object(F.col("_period.spent"), schemas.BUDGET_SPENT).alias("_spent"))
-        .select(
-            "*",
+    return [
+        [as_object(_r("currentPeriod"), schemas.BUDGET_PERIOD).alias("_period")],
+        [as_object(F.col("_period.spent"), schemas.BUDGET_SPENT).alias("_spent")],
+        [
             _r("id").alias("budget_id"),
             _r("uuid").alias("budget_uuid"),
             _r("name").alias("name"),
@@ -193,14 +225,17 @@ def budgets(records: DataFrame) -> DataFrame:
             as_decimal(spent.cleared).alias("spent_cleared"),
             as_decimal(spent.pending).alias("spent_pending"),
             as_decimal(spent.total).alias("spent_total"),
-        )
-    )
+        ],
+    ]
 
 
 def cards(records: DataFrame) -> DataFrame:
+    return _with(records, "cards", _card_columns)
+
+
+def _card_columns() -> list[list[Column]]:
     period = F.col("_period")
-    return _with(
-        records,
+    return [
         [as_object(_r("currentPeriod"), schemas.CARD_PERIOD).alias("_period")],
         [
             _r("id").alias("card_id"),
@@ -219,15 +254,18 @@ def cards(records: DataFrame) -> DataFrame:
             as_timestamp(_r("createdTime")).alias("created_at"),
             as_timestamp(_r("updatedTime")).alias("updated_at"),
         ],
-    )
+    ]
 
 
 def transactions(records: DataFrame) -> DataFrame:
     """Transactions before currency conversion (``fx.with_usd_amounts`` adds amount_usd, fx_rate,
     fx_rate_date, fx_source)."""
+    return _with(records, "transactions", _transaction_columns)
+
+
+def _transaction_columns() -> list[list[Column]]:
     ccy = F.col("_currency")
-    return _with(
-        records,
+    return [
         [_r("currencyData").alias("_currency")],
         [
             _r("id").alias("transaction_id"),
@@ -251,7 +289,7 @@ def transactions(records: DataFrame) -> DataFrame:
             as_decimal(ccy.exchangeRate, RATE).alias("feed_exchange_rate"),
             F.col("source_file"),
         ],
-    )
+    ]
 
 
 # -- derived tables and cross-entity references ---------------------------------------------------
@@ -292,7 +330,16 @@ def flag_known(df: DataFrame, known: DataFrame, column: str, flag: str) -> DataF
 # -- output ---------------------------------------------------------------------------------------
 
 
+def staging_columns_of(columns: Mapping[str, Column], table: str) -> dict[str, Column]:
+    """``columns`` (one per loaded column of ``staging.<table>``, by name) cast to their staging types."""
+    return {f.name: columns[f.name].cast(f.dataType) for f in schemas.STAGING[table].fields}
+
+
 def staging_frame(df: DataFrame, table: str) -> DataFrame:
     """Exactly the loaded columns of ``staging.<table>`` (V002, without flow_run_id and day), cast
     to their staging types."""
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.STAGING[table].fields])
+    return df.select(*built_once(("staging", table), lambda: _staging_casts(table)))
+
+
+def _staging_casts(table: str) -> list[Column]:
+    return [F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.STAGING[table].fields]

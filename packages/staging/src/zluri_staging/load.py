@@ -27,7 +27,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
@@ -381,7 +381,7 @@ def _read_ids(database_url: str, reference: str, flow_run_id: str) -> Iterator[p
             yield pa.RecordBatch.from_arrays([pa.array([r[0] for r in rows], dtype)], schema=schema)
 
 
-def unknown_ids(database_url: str, reference: str, flow_run_id: str, values: Iterable[object]) -> set[object]:
+def unknown_ids(database_url: str, reference: str, flow_run_id: str, values: Iterable[Any]) -> set[Any]:
     """Those of ``values`` that are not ids ``reference`` names in the run: one query, with the values
     sent along (the few distinct values of a frame checked on the driver)."""
     given = sorted({v for v in values if v is not None})

@@ -24,7 +24,9 @@ from zluri_staging.fx import (
     batch_rates,
     daily_rates,
     iso_currency_codes,
+    rate_pairs,
     rate_used,
+    rates_window,
     usd_disagrees,
     with_usd_amounts,
     with_usd_disagreement,
@@ -190,7 +192,7 @@ AMOUNTS_USD = [
 @pytest.fixture(scope="module")
 def converted(spark, tie_override_file):
     transactions = spark.createDataFrame(TRANSACTIONS, TXN_SCHEMA)
-    rates = batch_rates(spark, transactions, FxSettings(override_file=tie_override_file))
+    rates = batch_rates(spark, rates_window(rate_pairs(transactions)), FxSettings(override_file=tie_override_file))
     converted = with_usd_amounts(transactions, rates).cache()
     yield converted
     converted.unpersist()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from zluri_staging import read
@@ -127,6 +128,30 @@ def test_records_keep_good_files_records_and_one_row_per_unreadable_file(spark):
         ignore_nullable=True,
         ignore_row_order=True,
     )
+
+
+def test_the_first_pass_collects_the_input_files_and_a_survey_in_one_query(spark):
+    frame = spark.createDataFrame(
+        [
+            ("sync-d/roles/1.json", json.dumps([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])),
+            ("sync-d/roles/2.json", json.dumps([{"id": 3, "name": "a"}])),
+            ("sync-d/roles/3.json", "not json"),
+        ],
+        "source_file string, value string",
+    )
+    parsed = read.parse_files(frame, ENTITIES["roles"])
+    names = read.records(parsed, ()).select(F.col("record.name").alias("name")).where("name is not null").distinct()
+
+    files, surveyed = read.first_pass(parsed, "roles", names)
+
+    alone = read.input_files(parsed, "roles").toArrow()
+    assert files.sort_by("source_file").to_pylist() == alone.sort_by("source_file").to_pylist()
+    assert files.num_rows == 3  # one per file, the unreadable one included
+    assert sorted(surveyed["name"].to_pylist()) == ["a", "b"]
+    assert surveyed.column_names == ["name"]
+    assert read.first_pass(parsed, "roles")[1] is None
+    with pytest.raises(ValueError, match="must differ"):
+        read.first_pass(parsed, "roles", parsed.select("source_file"))
 
 
 @pytest.mark.parametrize("spread", [False, True], ids=["a-partition-per-task", "large-files-spread"])

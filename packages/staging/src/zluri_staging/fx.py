@@ -318,22 +318,27 @@ def _occurred_date(occurred_at: Column) -> Column:
     return F.date_from_unix_date(F.floor(F.unix_seconds(occurred_at) / F.lit(86400)).cast("int"))
 
 
-def rates_window(transactions: DataFrame) -> RatesWindow | None:
-    """The occurred dates and currencies of a batch (one small aggregate action), or None for an
-    empty batch. Distinct dates, not just min..max, keep the rates frame tiny even when a bad
-    record claims the year 1 or 2999."""
-    pairs = (
+def rate_pairs(transactions: DataFrame) -> DataFrame:
+    """The distinct (on_date, currency) pairs of a batch, its occurred UTC dates and currencies
+    (nulls left out): what ``rates_window`` needs, as a small frame. Pure."""
+    return (
         transactions.select(
             _occurred_date(F.col("occurred_at")).alias("on_date"), F.col("original_currency").alias("currency")
         )
         .where(F.col("on_date").isNotNull() & F.col("currency").isNotNull())
         .distinct()
-        .collect()
     )
-    if not pairs:
+
+
+def rates_window(pairs: DataFrame | pa.Table) -> RatesWindow | None:
+    """The occurred dates and currencies of a batch, from its ``rate_pairs`` (a frame, collected here
+    in one small action, or already collected), or None for an empty batch. Distinct dates, not just
+    min..max, keep the rates frame tiny even when a bad record claims the year 1 or 2999."""
+    collected = pairs if isinstance(pairs, pa.Table) else pairs.toArrow()
+    dates = frozenset(collected["on_date"].to_pylist())
+    if not dates:
         return None
-    dates = frozenset(row.on_date for row in pairs)
-    return RatesWindow(min(dates), max(dates), frozenset(row.currency for row in pairs), dates)
+    return RatesWindow(min(dates), max(dates), frozenset(collected["currency"].to_pylist()), dates)
 
 
 def rates_frame(spark: SparkSession, rates: list[DailyRate]) -> DataFrame:
@@ -350,11 +355,10 @@ def rates_frame(spark: SparkSession, rates: list[DailyRate]) -> DataFrame:
     return spark.createDataFrame(pa.table(columns, schema=to_arrow_schema(RATES_SCHEMA)))
 
 
-def batch_rates(spark: SparkSession, transactions: DataFrame, settings: FxSettings | None = None) -> DataFrame:
-    """The rates frame a batch needs: ``rates_window`` -> ``daily_rates`` (+ ``awaiting_rates``
+def batch_rates(spark: SparkSession, window: RatesWindow | None, settings: FxSettings | None = None) -> DataFrame:
+    """The rates frame a batch of that ``rates_window`` needs: ``daily_rates`` (+ ``awaiting_rates``
     for the pairs without one) -> ``rates_frame``."""
     settings = settings or FxSettings()
-    window = rates_window(transactions)
     if window is None:
         return rates_frame(spark, [])
     history_file = settings.history_file

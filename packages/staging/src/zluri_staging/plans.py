@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from zluri_staging import dq, fx, rules, transforms
@@ -44,8 +45,11 @@ class Plan:
     rule_list: Callable[[], list[Rule]]
     keys: tuple[str, ...]
     derived: tuple[DerivedTable, ...] = ()
-    # I/O-fed enrichment before the rules (currency conversion)
-    enrich: Callable[[StagingRun, DataFrame], DataFrame] | None = None
+    # a small frame of the transformed records (the dates and currencies rates are needed for),
+    # collected in the read's first pass and handed to ``enrich``
+    survey: Callable[[DataFrame], DataFrame] | None = None
+    # I/O-fed enrichment before the rules (currency conversion), given the survey's rows
+    enrich: Callable[[StagingRun, DataFrame, pa.Table | None], DataFrame] | None = None
     # small tables of the distinct values some columns take among the valid rows, listed in the
     # tally's pass and copied by the driver in the commit (the rates used): table -> name -> Column
     listed: Callable[[], dict[str, dict[str, Column]]] | None = None
@@ -54,8 +58,9 @@ class Plan:
     dq_view: Callable[[DataFrame], DataFrame] | None = None
 
 
-def _enrich_transactions(run: StagingRun, typed: DataFrame) -> DataFrame:
-    return fx.with_usd_amounts(typed, fx.batch_rates(run.spark, typed, run.fx))
+def _enrich_transactions(run: StagingRun, typed: DataFrame, pairs: pa.Table | None) -> DataFrame:
+    window = fx.rates_window(pairs if pairs is not None else fx.rate_pairs(typed))
+    return fx.with_usd_amounts(typed, fx.batch_rates(run.spark, window, run.fx))
 
 
 def _rates_used() -> dict[str, dict[str, Column]]:
@@ -92,6 +97,7 @@ PLANS: dict[str, Plan] = {
         transforms.transactions,
         rules.transaction_rules,
         ("transaction_id",),
+        survey=fx.rate_pairs,
         enrich=_enrich_transactions,
         listed=_rates_used,
         dq_refs=_transaction_refs,

@@ -30,6 +30,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -350,6 +351,19 @@ def input_files(parsed: DataFrame, entity: str) -> DataFrame:
     )
 
 
+def first_pass(parsed: DataFrame, entity: str, survey: DataFrame | None = None) -> tuple[pa.Table, pa.Table | None]:
+    """The ``input_files`` of the split rows and, in the same Spark query (the one that reads and cuts
+    the files, filling the cache), the rows of a small ``survey`` frame of them, if given."""
+    files = input_files(parsed, entity)
+    if survey is None:
+        return files.toArrow(), None
+    if set(survey.columns) & set(files.columns):
+        raise ValueError(f"a survey's columns {survey.columns} must differ from the input files' {files.columns}")
+    both = files.unionByName(survey, allowMissingColumns=True).toArrow()
+    of_files = pc.is_valid(both["source_file"])  # every file row names its file
+    return both.filter(of_files).select(files.columns), both.filter(pc.invert(of_files)).select(survey.columns)
+
+
 def check_accounted(listed: Iterable[str], read_files: Iterable[str], entity: str) -> None:
     """Every listed file has exactly one file row and nothing else was read; else the step fails."""
     listed_set, read_list = set(listed), list(read_files)
@@ -376,6 +390,7 @@ __all__ = [
     "UnaccountedFilesError",
     "check_accounted",
     "entity_dir",
+    "first_pass",
     "input_files",
     "list_entity_files",
     "open_input",

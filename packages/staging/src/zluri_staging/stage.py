@@ -247,6 +247,7 @@ class _Read:
     records: DataFrame
     input_files: pa.Table  # one row per input file: entity, source_file, sha256, records
     bronze: Future[str]  # the bronze write, running until the commit waits for it; its error is the step's
+    surveyed: pa.Table | None = None  # the rows of the plan's survey
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     run = _Run(spark, entity, ctx, settings)
     clock = _Clock()
     try:
-        read_in = _read_and_bronze(run)
+        read_in = _read_and_bronze(run, plan)
         if read_in is None:  # nothing was started or cached
             return _skip(run, plan, clock)
         clock.done("read")
@@ -280,7 +281,7 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
 # -- the phases ------------------------------------------------------------------------------------
 
 
-def _read_and_bronze(run: _Run) -> _Read | None:
+def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
     """Read and cut the entity's files once (counting them per file fills the cache), check that
     every listed file was read, and start the bronze write from the cache beside classification.
     None for an optional entity without a folder."""
@@ -292,8 +293,10 @@ def _read_and_bronze(run: _Run) -> _Read | None:
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return None
     parsed = run.cache(entity_input.parsed)
-    # The first action: reads and cuts the files once, filling the cache.
-    input_files = read.input_files(parsed, run.entity).toArrow()
+    # Of every record cut (an unreadable file's too): the plan's survey only sizes what it fetches.
+    survey = plan.survey(read.records(parsed, ()).transform(plan.transform)) if plan.survey else None
+    # The first action: reads and cuts the files once, filling the cache, and surveys the records.
+    input_files, surveyed = read.first_pass(parsed, run.entity, survey)
     records = read.records(parsed, read.unreadable_files(input_files))
     # Delta's write of a few records takes about 1 s, most of it the driver's planning, snapshot and
     # commit rather than the executors: it runs while the records are classified, and is waited for
@@ -310,7 +313,7 @@ def _read_and_bronze(run: _Run) -> _Read | None:
         flow_run_id=run.flow_run_id,
     )
     read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
-    return _Read(parsed, records, input_files, written)
+    return _Read(parsed, records, input_files, written, surveyed)
 
 
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
@@ -321,7 +324,7 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
         records = records.coalesce(1)
     typed = records.transform(plan.transform)
     if plan.enrich is not None:
-        typed = plan.enrich(run, typed)
+        typed = plan.enrich(run, typed, read_in.surveyed)
     # Only what loading, quarantine, derived tables and DQ need is cached; not the raw text of rows
     # that pass.
     classified = run.cache(

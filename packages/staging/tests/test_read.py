@@ -147,6 +147,7 @@ def test_the_first_pass_collects_the_input_files_and_a_survey_in_one_query(spark
     alone = read.input_files(parsed, "roles").toArrow()
     assert files.sort_by("source_file").to_pylist() == alone.sort_by("source_file").to_pylist()
     assert files.num_rows == 3  # one per file, the unreadable one included
+    assert surveyed is not None
     assert sorted(surveyed["name"].to_pylist()) == ["a", "b"]
     assert surveyed.column_names == ["name"]
     assert read.first_pass(parsed, "roles")[1] is None

@@ -78,11 +78,10 @@ def clean(spark, empty_cwd, engine):
     return {"agents": agents_dq, "cards": cards_dq}
 
 
-@pytest.fixture(scope="module")
-def transactions_dq(spark, empty_cwd, engine):
+def _odd_transactions(spark):
     """A duplicate id, an unknown type, a lower-case currency, a card nobody knows and a feed USD
     amount far from ours."""
-    frame = spark.createDataFrame(
+    return spark.createDataFrame(
         [
             _transaction("t1"),
             _transaction("t2", transaction_type="CLEAR"),
@@ -91,6 +90,11 @@ def transactions_dq(spark, empty_cwd, engine):
         ],
         TRANSACTION_COLUMNS,
     )
+
+
+@pytest.fixture(scope="module")
+def transactions_dq(spark, empty_cwd, engine):
+    frame = _odd_transactions(spark)
     known_cards = spark.createDataFrame([("c1",), ("c2",)], "card_id string")
     return dq.validate("transactions", frame, known_refs={"card_id": known_cards})
 
@@ -158,15 +162,7 @@ class _KnownCards:
 
 
 def test_known_ids_as_a_lookup_give_the_same_outcome_on_either_engine(spark, empty_cwd, engine, transactions_dq):
-    frame = spark.createDataFrame(
-        [
-            _transaction("t1"),
-            _transaction("t2", transaction_type="CLEAR"),
-            _transaction("t2", transaction_type="REFUNDED_MAYBE", card_id="c-ghost", currency="usd"),
-            _transaction("t3", card_id=None, off=True),
-        ],
-        TRANSACTION_COLUMNS,
-    )
+    frame = _odd_transactions(spark)
     known = _KnownCards(spark.createDataFrame([("c1",), ("c2",)], "card_id string"))
 
     result = dq.validate("transactions", frame, known_refs={"card_id": known})

@@ -168,3 +168,20 @@ def test_the_tally_lists_distinct_values_of_the_valid_rows_in_its_own_pass(spark
     assert sorted(counts.listed["files"]["file"].to_pylist()) == ["f1", "f2"]
     assert (counts.read, counts.valid, counts.duplicates, counts.quarantined) == (6, 2, 1, 3)
     assert counts.reasons == tally(classified).reasons
+
+
+def test_the_tally_gathers_the_elements_the_valid_rows_arrays_hold_in_its_own_pass(spark):
+    classified = classify(spark.createDataFrame(ROWS, ROW_SCHEMA), rules(), ["transaction_id"])
+    gathered = {
+        "around": F.array(F.col("amount") - 1, F.col("amount"), F.lit(None).cast("int")),  # nulls are left out
+        "files": F.array(F.col("source_file")),
+        "none": F.when(F.col("amount") > 100, F.array(F.col("amount"))),  # no valid row lists any
+    }
+
+    counts = tally(classified, gathered=gathered)
+
+    # Only the valid rows (amounts 1 and 6) count; the duplicate (5) and the quarantined rows do not.
+    assert counts.gathered == {"around": [0, 1, 5, 6], "files": ["f1", "f2"], "none": []}
+    plain = tally(classified)
+    assert (counts.read, counts.valid, counts.duplicates, counts.quarantined) == (6, 2, 1, 3)
+    assert counts.reasons == plain.reasons and plain.gathered == {}

@@ -515,3 +515,22 @@ def test_flag_known(spark):
         ignore_nullable=True,
         ignore_row_order=True,
     )
+
+
+def test_flag_unknown_flags_as_the_join_does_given_the_values_that_name_nothing(spark):
+    # A small frame's ids are looked up on the driver: the values found unknown decide the flag.
+    frame = spark.createDataFrame([("t1", "c1"), ("t2", "c9"), ("t3", None)], "transaction_id string, card_id string")
+    known = spark.createDataFrame([("c1",)], "id string")
+
+    for unknown in ({"c9"}, {"c9", "c7"}):
+        assert_df_equality(
+            transforms.flag_unknown(frame, "card_id", "card_known", unknown),
+            transforms.flag_known(frame, known, "card_id", "card_known"),
+            ignore_nullable=True,
+            ignore_row_order=True,
+        )
+    assert transforms.flag_unknown(frame, "card_id", "card_known", set()).collect() == [
+        ("t1", "c1", True),
+        ("t2", "c9", True),
+        ("t3", None, None),
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,18 +70,29 @@ class Tally:
     quarantined: int
     reasons: dict[str, int]
     listed: dict[str, pa.Table] = field(default_factory=dict)
+    gathered: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def tally(classified: DataFrame, listed: Mapping[str, Mapping[str, Column]] | None = None) -> Tally:
+def tally(
+    classified: DataFrame,
+    listed: Mapping[str, Mapping[str, Column]] | None = None,
+    gathered: Mapping[str, Column] | None = None,
+) -> Tally:
     """One small action on the (cached) classified frame: counts by status and reason and, in the
     same pass, the distinct values of each ``listed`` table's columns (name -> Column) among the
     valid rows; a row whose columns are all null lists nothing (the rates used, without a query of
-    their own)."""
+    their own). ``gathered``: per name, the distinct non-null elements an array Column holds among
+    the valid rows (the ids a small entity's rows name)."""
     tables = {table: dict(columns) for table, columns in (listed or {}).items()}
     keys = {t: [f"_listed_{n}_{i}" for i in range(len(columns))] for n, (t, columns) in enumerate(tables.items())}
+    arrays = {name: f"_gathered_{n}" for n, name in enumerate(gathered or {})}
     valid = F.col(STATUS) == VALID
     listing = [F.when(valid, column).alias(key) for t in tables for column, key in zip(tables[t].values(), keys[t])]
-    groups = classified.groupBy(STATUS, REASON, *listing).count().toArrow()
+    gathering = [
+        F.array_distinct(F.flatten(F.collect_list(F.when(valid, column)))).alias(arrays[name])
+        for name, column in (gathered or {}).items()
+    ]
+    groups = classified.groupBy(STATUS, REASON, *listing).agg(F.count(F.lit(1)).alias("count"), *gathering).toArrow()
     counts = {VALID: 0, DUPLICATE: 0, QUARANTINED: 0}
     reasons: dict[str, int] = {}
     for status, reason, count in zip(*(groups[c].to_pylist() for c in (STATUS, REASON, "count")), strict=True):
@@ -94,7 +106,13 @@ def tally(classified: DataFrame, listed: Mapping[str, Mapping[str, Column]] | No
         quarantined=counts[QUARANTINED],
         reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         listed={table: _distinct(groups, keys[table], list(columns)) for table, columns in tables.items()},
+        gathered={name: _elements(groups[key]) for name, key in arrays.items()},
     )
+
+
+def _elements(lists: pa.ChunkedArray) -> list[Any]:
+    """The distinct non-null elements of a column of lists, sorted."""
+    return sorted({v for v in pc.list_flatten(lists).to_pylist() if v is not None})
 
 
 def _distinct(groups: pa.Table, keys: list[str], names: list[str]) -> pa.Table:

@@ -338,7 +338,10 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
             STATUS,
         )
     )
-    counts = tally(classified, plan.listed() if plan.listed else None)
+    # A few records' derived ids are gathered in the same pass, to be looked up on the driver.
+    small = _parsed_count(read_in.input_files) <= load.ONE_TASK_ROWS
+    gathered = {d.name: transforms.named_ids(d) for d in plan.derived} if small else None
+    counts = tally(classified, plan.listed() if plan.listed else None, gathered)
     parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
@@ -388,9 +391,7 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
 
 def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _Staged) -> None:
     """One derived table: exploded from the valid rows, checked against the ids it names, counted."""
-    candidates = transforms.flag_known(
-        transforms.explode_ids(derived, valid), run.ids_frame(derived.reference), derived.column, derived.flag
-    )
+    candidates = _flagged(run, derived, transforms.explode_ids(derived, valid), staged.tally.gathered.get(derived.name))
     reasons = rules.reasons_of(rules.reference_rules, derived)
     classified = run.cache(classify(candidates, reasons, derived.keys, latest_first(None)))
     sub = tally(classified)
@@ -409,6 +410,17 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
     if sub.duplicates:
         staged.warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")
     staged.dq_frames.append((derived.name, sub_valid, sub.valid, None))
+
+
+def _flagged(run: _Run, derived: DerivedTable, exploded: DataFrame, named: list[Any] | None) -> DataFrame:
+    """The exploded rows, flagged by whether their id names a known one. The ids a few records name
+    (``named``, gathered by the tally) are looked up on the driver in one query: no reader job, no
+    broadcast. More records' are joined on Spark with the known ids, which never pass through the
+    driver."""
+    if named is None:
+        return transforms.flag_known(exploded, run.ids_frame(derived.reference), derived.column, derived.flag)
+    unknown = run.known_ids(derived.reference).unknown(named)
+    return transforms.flag_unknown(exploded, derived.column, derived.flag, unknown)
 
 
 def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:

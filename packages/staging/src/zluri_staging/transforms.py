@@ -14,9 +14,9 @@ does not depend on the session's ANSI setting. Strings are never trimmed or rewr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyspark import SparkContext
 from pyspark.sql import Column, DataFrame
@@ -300,6 +300,11 @@ def parsed_ids(derived: DerivedTable) -> Column:
     return as_id_list(_r(derived.field)).alias(derived.ids)
 
 
+def named_ids(derived: DerivedTable) -> Column:
+    """The ids a parent's list names, cast as ``explode_ids`` casts them (an array Column)."""
+    return F.transform(F.col(derived.ids), as_bigint)
+
+
 def explode_ids(derived: DerivedTable, parents: DataFrame) -> DataFrame:
     """One row per (parent, listed id) of the parents given (the valid, de-duplicated ones): the
     parent's key, the id as written (``raw``) and cast (``column``), plus lineage and the pair as
@@ -325,6 +330,13 @@ def flag_known(df: DataFrame, known: DataFrame, column: str, flag: str) -> DataF
         *[df[c] for c in df.columns],
         F.when(df[column].isNotNull(), ids[key].isNotNull()).alias(flag),
     )
+
+
+def flag_unknown(df: DataFrame, column: str, flag: str, unknown: Collection[Any]) -> DataFrame:
+    """``flag_known`` given instead the values of ``column`` that name no known id (the few a small
+    frame holds, looked up on the driver): no join."""
+    known = ~F.col(column).isin(sorted(unknown)) if unknown else F.lit(True)
+    return df.withColumn(flag, F.when(F.col(column).isNotNull(), known))
 
 
 # -- output ---------------------------------------------------------------------------------------

@@ -173,6 +173,22 @@ def test_known_ids_as_a_lookup_give_the_same_outcome_on_either_engine(spark, emp
     assert known.looked_up == ([["c-ghost", "c1"]] if engine == "driver" else [])
 
 
+def test_rows_collected_already_are_checked_on_the_driver_as_the_frame_would_be(spark, empty_cwd, transactions_dq):
+    # A small table's rows are collected once, for its checks and the driver's copy: the frame handed
+    # along holds none, so the outcome can only come from the collected rows.
+    collected = _odd_transactions(spark).toArrow()
+    empty = _odd_transactions(spark).where("false")
+    known = _KnownCards(spark.createDataFrame([("c1",), ("c2",)], "card_id string"))
+
+    result = dq.validate("transactions", empty, known_refs={"card_id": known}, rows=4, collected=collected)
+
+    assert result.warnings == transactions_dq.warnings
+    assert result.outcomes == transactions_dq.outcomes
+    assert known.looked_up == [["c-ghost", "c1"]]
+    with pytest.raises(ValueError, match="collected rows are checked against looked-up ids, not frames"):
+        dq.validate("transactions", empty, known_refs={"card_id": known.ids}, rows=4, collected=collected)
+
+
 def test_unknown_card_status_is_a_warning_and_does_not_raise(spark, empty_cwd, engine):
     cards = spark.createDataFrame([_card("c1"), _card("c2", status="LOST_IN_SPACE")], CARD_COLUMNS)
     result = dq.validate("cards", cards)

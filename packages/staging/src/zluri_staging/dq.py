@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -316,6 +317,7 @@ def validate(
     known_refs: Mapping[str, DataFrame | KnownIds] | None = None,
     rows: int | None = None,
     on_driver: bool | None = None,
+    collected: pa.Table | None = None,
 ) -> EntityDQ:
     """Run `entity`'s suite on its clean, de-duplicated frame (staging columns).
 
@@ -325,6 +327,8 @@ def validate(
     report too).
     `rows`: the frame's row count when the caller has it (else counted here). `on_driver`: which
     engine runs the suite (default: the driver's for at most ``DRIVER_ROWS`` rows, else Spark's).
+    `collected`: the frame's rows already on the driver (all its columns): checked there, without a
+    Spark query (its references must be ``KnownIds``, looked up).
     """
     name = suite_name(entity)
     started = time.perf_counter()
@@ -337,13 +341,19 @@ def validate(
         raise ValueError(f"{entity}: the frame lacks column(s) {missing} that its data-quality suite checks")
     if rows is None:
         rows = df.count()
-    if rows <= DRIVER_ROWS if on_driver is None else on_driver:
+    if collected is not None or (rows <= DRIVER_ROWS if on_driver is None else on_driver):
         # Ids given as frames are joined on Spark; the others are looked up for the values collected.
         joined = {c: k for c, k in refs.items() if isinstance(k, DataFrame)}
         lookups = {c: k for c, k in refs.items() if not isinstance(k, DataFrame)}
-        frame = with_unknown_references(df, joined) if joined else df
-        collected = sorted((checked - {f"{UNKNOWN_PREFIX}{c}" for c in lookups}) | set(lookups))
-        data = _with_unknown_looked_up(_on_driver(frame.select(*collected)), lookups)
+        columns = sorted((checked - {f"{UNKNOWN_PREFIX}{c}" for c in lookups}) | set(lookups))
+        if collected is None:
+            frame = with_unknown_references(df, joined) if joined else df
+            data = _on_driver(frame.select(*columns))
+        elif joined:
+            raise ValueError(f"{entity}: collected rows are checked against looked-up ids, not frames")
+        else:
+            data = _pandas(collected.select(columns))
+        data = _with_unknown_looked_up(data, lookups)
         verdicts, details = _run_suite(suite, None, data)
     else:
         frames = {c: k if isinstance(k, DataFrame) else k.frame() for c, k in refs.items()}
@@ -364,9 +374,14 @@ def validate(
 
 
 def _on_driver(frame: DataFrame) -> Any:
-    """A small frame as pandas, in one Spark query. Integer columns with nulls stay exact Python
-    ints (not floats, which would merge ids above 2^53); decimals stay ``Decimal``."""
-    return frame.toArrow().to_pandas(integer_object_nulls=True)
+    """A small frame as pandas, in one Spark query."""
+    return _pandas(frame.toArrow())
+
+
+def _pandas(table: pa.Table) -> Any:
+    """Integer columns with nulls stay exact Python ints (not floats, which would merge ids above
+    2^53); decimals stay ``Decimal``."""
+    return table.to_pandas(integer_object_nulls=True)
 
 
 def _run_suite(suite: Any, spark: Any | None, data: Any) -> tuple[Any, Any]:

@@ -47,7 +47,7 @@ from zluri_staging.fx import FxSettings
 from zluri_staging.plans import Plan, plan_for
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON
-from zluri_staging.schemas import ENTITIES, staging_columns
+from zluri_staging.schemas import ENTITIES, STAGING, staging_columns
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +230,20 @@ class _Staged:
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     derived: dict[str, DerivedCounts] = field(default_factory=dict)
-    # name, clean frame, its rows (counted already), the ids its references may name
-    dq_frames: list[tuple[str, DataFrame, int, dict[str, dq.KnownIds] | None]] = field(default_factory=list)
-    small_tables: dict[str, pa.Table] = field(default_factory=dict)
+    checks: list[_Check] = field(default_factory=list)
+    small_tables: dict[str, pa.Table] = field(default_factory=dict)  # copied by the driver in the commit
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A table data quality checks: its suite, its staging table, the clean frame (with the columns
+    its suite computes), its rows (counted already) and the ids its references may name."""
+
+    suite: str
+    table: str
+    frame: DataFrame
+    rows: int
+    refs: dict[str, dq.KnownIds] | None = None
 
 
 @dataclass(frozen=True)
@@ -374,9 +385,10 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
         quarantines=[quarantine_rows(classified.frame, run.entity)],
         quarantined_total=counts.quarantined,
         reasons=dict(counts.reasons),
-        dq_frames=[
-            (
+        checks=[
+            _Check(
                 run.entity,
+                plan.table,
                 plan.dq_view(primary) if plan.dq_view else primary,
                 counts.valid,
                 plan.dq_refs(run) if plan.dq_refs else None,
@@ -409,7 +421,7 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
         )
     if sub.duplicates:
         staged.warnings.append(f"{sub.duplicates} duplicate {derived.name} rows removed")
-    staged.dq_frames.append((derived.name, sub_valid, sub.valid, None))
+    staged.checks.append(_Check(derived.name, derived.table, sub_valid, sub.valid))
 
 
 def _flagged(run: _Run, derived: DerivedTable, exploded: DataFrame, named: list[Any] | None) -> DataFrame:
@@ -425,8 +437,18 @@ def _flagged(run: _Run, derived: DerivedTable, exploded: DataFrame, named: list[
 
 def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
     """Data-quality suites of the entity and its derived tables; a critical failure is written to
-    the entity's report, then raised."""
-    results = [dq.validate(name, frame, known_refs=refs, rows=rows) for name, frame, rows, refs in staged.dq_frames]
+    the entity's report, then raised. A table of a few rows is collected once: its suite runs on the
+    driver, and the driver copies the same rows in the commit (no COPY job of its own)."""
+    results = []
+    for check in staged.checks:
+        collected = None
+        if check.rows <= dq.DRIVER_ROWS:
+            collected = check.frame.toArrow()
+            staged.small_tables[check.table] = collected.select([f.name for f in STAGING[check.table].fields])
+            del staged.tables[check.table]
+        results.append(
+            dq.validate(check.suite, check.frame, known_refs=check.refs, rows=check.rows, collected=collected)
+        )
     for result in results:
         if not result.success:
             report.write_entity_report(run.report_dir, _entity_report(run, staged, results, loaded=0))

@@ -11,12 +11,14 @@ quotes are doubled and nothing else is escaped, so any text arrives byte for byt
 written as UTC with a ``Z`` suffix, decimals with their full scale.
 
 When every partition has reported, ``commit`` runs one transaction on the driver: it removes the
-run's rows of earlier attempts, copies the small driver-side tables (input files, rates used),
-checks that the database holds exactly the rows the executors reported and the caller expected,
-records the load in ``ops.staging_loads`` and writes the ``ops.pipeline_metrics`` success row. The
-upserts read staging rows only through ``ops.committed_loads()``, so a failed or killed load is
-never read, and the metrics row exists only if the load committed. Nothing proportional to the
-input passes through the driver: it sees one count per partition.
+run's rows of earlier attempts, copies the small driver-side tables (input files, rates used, and a
+staging table of at most ``dq.DRIVER_ROWS`` rows, which data quality collected to check on the
+driver anyway), checks that the database holds exactly the rows the executors reported and the
+caller expected, records the load in ``ops.staging_loads`` and writes the ``ops.pipeline_metrics``
+success row. The upserts read staging rows only through ``ops.committed_loads()``, so a failed or
+killed load is never read, and the metrics row exists only if the load committed. Nothing
+proportional to the input passes through the driver: it sees one count per partition, and at most a
+bounded number of rows of a small table.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ def copy_partitions(frame: DataFrame, target: _Target) -> int:
 class Commit:
     """What the driver's one transaction makes the run's visible load of an entity: the staging
     tables by name (their rows are already copied, or there are none), the small tables the driver
-    copies itself (a few rows: rates used), the input files, and the metrics row. ``expected``
+    copies itself (a few rows: rates used, small tables), the input files, and the metrics row. ``expected``
     holds the rows each table must end up with, counted independently of the copy."""
 
     flow_run_id: str
@@ -208,7 +210,8 @@ class Commit:
 class LoadRequest:
     """Everything one entity writes. ``tables`` maps a staging table name (``stg_agents``) to its rows
     (exactly the table's loaded columns, without the run and load columns), copied from the
-    executors; ``small_tables`` are copied by the driver in the commit (a few rows: rates used).
+    executors; ``small_tables`` are copied by the driver in the commit (a few rows: rates used, and
+    a small table data quality collected).
     ``expected`` holds the rows each table must end up with, counted independently of the copy."""
 
     flow_run_id: str

@@ -11,9 +11,12 @@ and counting them per file fills that cache; the bronze write then runs from it 
 thread while the records are classified, derived and checked (its error is the step's). The
 classified frame (every record with its status — valid, duplicate, quarantined — and reason) is
 computed from it once and persisted; counts, the derived tables and data quality are small reads
-of that cache (a small frame's checks run on the driver, see ``dq``), and the executors COPY the
-valid and quarantined rows straight into Postgres. The driver holds counts, one row per input file
-and at most ``dq.DRIVER_ROWS`` rows to check, never the records of a large entity.
+of that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the
+rows it collected for them in the commit), and the executors COPY the valid rows of larger tables and
+the quarantined rows straight into Postgres. The driver holds counts, one row per input file and at
+most ``dq.DRIVER_ROWS`` rows of a table to check and copy, never the records of a large entity. A
+small entity's derived ids are looked up on the driver too (their distinct values, gathered by the
+tally).
 The split rows leave the cache once both classification and the bronze write have read them.
 Bronze is written whether or not the step then fails (a step waits for its background work before
 it ends): it holds the input as read, which is most useful precisely when a critical expectation
@@ -457,7 +460,7 @@ def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
 
 
 def _load_and_reconcile(run: _Run, plan: Plan, staged: _Staged, read_in: _Read, clock: _Clock) -> dict[str, int]:
-    """COPY every table from the executors while the bronze write ends, commit the load once bronze
+    """COPY the larger tables from the executors while the bronze write ends, commit the load once bronze
     holds the day, and check that the entity's records reconcile: read = loaded + quarantined +
     duplicates."""
     counts = staged.tally

@@ -333,8 +333,11 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     """Transform, enrich and classify every record (valid, duplicate, quarantined), then count them
     and check the count against the records the reader cut."""
-    records = read_in.records
-    if _parsed_count(read_in.input_files) <= load.ONE_TASK_ROWS:
+    records, parsed_count = read_in.records, _parsed_count(read_in.input_files)
+    # A few records are classified in one partition, and the ids they name gathered in the tally's
+    # pass, to be looked up on the driver.
+    small = parsed_count <= load.ONE_TASK_ROWS
+    if small:
         records = records.coalesce(1)
     typed = records.transform(plan.transform)
     if plan.enrich is not None:
@@ -352,11 +355,8 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
             STATUS,
         )
     )
-    # A few records' derived ids are gathered in the same pass, to be looked up on the driver.
-    small = _parsed_count(read_in.input_files) <= load.ONE_TASK_ROWS
     gathered = {d.name: transforms.named_ids(d) for d in plan.derived} if small else None
     counts = tally(classified, plan.listed() if plan.listed else None, gathered)
-    parsed_count = _parsed_count(read_in.input_files)
     if parsed_count != counts.read:
         raise RuntimeError(f"{run.entity}: {parsed_count} records were read but {counts.read} classified")
     # The split rows leave the cache once the bronze write, still running, has read them too.

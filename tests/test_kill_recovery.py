@@ -271,6 +271,9 @@ def start_run(url: str, bronze: Path, feed: Path, prefect_api: str, log: Path) -
         PREFECT_API_URL=prefect_api,
         SPARK_LOCAL_IP="127.0.0.1",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Every table with rows is copied from the executors, as a large day's are (a small table is
+        # otherwise copied by the driver in the commit, where a kill leaves nothing to clean up).
+        ZLURI_DRIVER_ROWS="0",
     )
     command = [_zluri_command(), "run", "--day", DAY, "--input", str(feed)]
     with log.open("wb") as out:

@@ -117,6 +117,22 @@ def test_retention_days_default_and_errors(monkeypatch):
         retention_days()
 
 
+def test_driver_rows_default_and_errors(monkeypatch, tmp_path):
+    from zluri_flows.config import SettingError
+    from zluri_staging import dq
+
+    def driver_rows() -> int:
+        return Settings.from_env().staging("postgresql://db/zluri", str(tmp_path)).driver_rows
+
+    monkeypatch.delenv("ZLURI_DRIVER_ROWS", raising=False)
+    assert driver_rows() == dq.DRIVER_ROWS == 10_000
+    monkeypatch.setenv("ZLURI_DRIVER_ROWS", "0")
+    assert driver_rows() == 0
+    monkeypatch.setenv("ZLURI_DRIVER_ROWS", "ten")
+    with pytest.raises(SettingError, match="ZLURI_DRIVER_ROWS must be a whole number of rows"):
+        driver_rows()
+
+
 def test_database_url_is_checked_and_never_echoed(monkeypatch):
     from zluri_flows.config import database_url
     from zluri_pg import InvalidDatabaseUrl

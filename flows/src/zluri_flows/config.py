@@ -72,6 +72,7 @@ class Settings:
     database_secret: str | None = None  # ZLURI_DATABASE_SECRET: a Prefect Secret block holding the URL
     sql_dir: Path | None = None  # ZLURI_SQL_DIR: replaces the SQL files shipped with zluri-pg
     retention_days: int = DEFAULT_RETENTION_DAYS
+    driver_rows: int | None = None  # ZLURI_DRIVER_ROWS (default: staging's)
     timeouts: Timeouts = field(default_factory=Timeouts)
     mass_change_max_share: float = float(DEFAULT_MAX_SHARE)
     mass_change_min_population: int = int(DEFAULT_MIN_POPULATION)
@@ -92,6 +93,7 @@ class Settings:
             database_secret=env.get("ZLURI_DATABASE_SECRET") or None,
             sql_dir=Path(env["ZLURI_SQL_DIR"]) if env.get("ZLURI_SQL_DIR") else None,
             retention_days=_retention_days(env),
+            driver_rows=_driver_rows(env),
             timeouts=sql_timeouts(env),
             mass_change_max_share=share,
             mass_change_min_population=population,
@@ -124,8 +126,14 @@ class Settings:
         """What staging needs of the run's settings."""
         from zluri_staging.stage import StagingSettings
 
+        extra = {} if self.driver_rows is None else {"driver_rows": self.driver_rows}
         return StagingSettings(
-            input_root=input_root, database_url=database_url, home=self.home, bronze_root=self.bronze_root, fx=self.fx
+            input_root=input_root,
+            database_url=database_url,
+            home=self.home,
+            bronze_root=self.bronze_root,
+            fx=self.fx,
+            **extra,
         )
 
     def mass_change_options(self, allow: bool) -> dict[str, str]:
@@ -190,6 +198,17 @@ def _retention_days(env: Mapping[str, str]) -> int:
         return DEFAULT_RETENTION_DAYS
     if not raw.isdigit():
         raise SettingError(f"ZLURI_RETENTION_DAYS must be a whole number of days (0 or more), got {raw!r}")
+    return int(raw)
+
+
+def _driver_rows(env: Mapping[str, str]) -> int | None:
+    """``ZLURI_DRIVER_ROWS``: a staging table of at most this many rows is checked and copied by the
+    driver rather than by the executors (default 10,000; 0: only empty ones)."""
+    raw = env.get("ZLURI_DRIVER_ROWS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise SettingError(f"ZLURI_DRIVER_ROWS must be a whole number of rows (0 or more), got {raw!r}")
     return int(raw)
 
 

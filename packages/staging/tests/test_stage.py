@@ -240,10 +240,10 @@ def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_
         # and every frame as a large day's: classified and copied in partitions, derived ids and
         # references joined on Spark, data quality run on Spark; the outcome is the same
         monkeypatch.setattr(load, "ONE_TASK_ROWS", 0)
-        monkeypatch.setattr(dq, "DRIVER_ROWS", 0)
     home = tmp_path / "home"
 
-    settings = StagingSettings(input_root=str(feed), database_url=db_url, home=home)
+    driver_rows = 0 if spread else dq.DRIVER_ROWS
+    settings = StagingSettings(input_root=str(feed), database_url=db_url, home=home, driver_rows=driver_rows)
     results = {entity: stage_entity(spark, entity, ctx(entity), settings) for entity in ORDER}
 
     counts = {e: (r.read, r.loaded, r.quarantined, r.duplicates) for e, r in results.items()}

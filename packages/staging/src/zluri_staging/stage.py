@@ -73,6 +73,8 @@ class StagingSettings:
     home: Path  # reports under <home>/reports
     bronze_root: str | None = None  # a folder or URL; default <home>/bronze
     fx: FxSettings | None = None  # default: the ECB history held under <home>
+    # a table of at most this many rows is checked and copied by the driver (see _check_quality)
+    driver_rows: int = dq.DRIVER_ROWS
 
 
 @dataclass(frozen=True)
@@ -445,12 +447,15 @@ def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
     results = []
     for check in staged.checks:
         collected = None
-        if check.rows <= dq.DRIVER_ROWS:
+        small = check.rows <= run.settings.driver_rows
+        if small:
             collected = check.frame.toArrow()
             staged.small_tables[check.table] = collected.select([f.name for f in STAGING[check.table].fields])
             del staged.tables[check.table]
         results.append(
-            dq.validate(check.suite, check.frame, known_refs=check.refs, rows=check.rows, collected=collected)
+            dq.validate(
+                check.suite, check.frame, known_refs=check.refs, rows=check.rows, on_driver=small, collected=collected
+            )
         )
     for result in results:
         if not result.success:

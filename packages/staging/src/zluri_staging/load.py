@@ -12,7 +12,7 @@ written as UTC with a ``Z`` suffix, decimals with their full scale.
 
 When every partition has reported, ``commit`` runs one transaction on the driver: it removes the
 run's rows of earlier attempts, copies the small driver-side tables (input files, rates used, and a
-staging table of at most ``dq.DRIVER_ROWS`` rows, which data quality collected to check on the
+staging table of at most 10,000 rows by default, which data quality collected to check on the
 driver anyway), checks that the database holds exactly the rows the executors reported and the
 caller expected, records the load in ``ops.staging_loads`` and writes the ``ops.pipeline_metrics``
 success row. The upserts read staging rows only through ``ops.committed_loads()``, so a failed or

@@ -14,7 +14,8 @@ computed from it once and persisted; counts, the derived tables and data quality
 of that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the
 rows it collected for them in the commit), and the executors COPY the valid rows of larger tables and
 the quarantined rows straight into Postgres. The driver holds counts, one row per input file and at
-most ``dq.DRIVER_ROWS`` rows of a table to check and copy, never the records of a large entity. A
+most ``StagingSettings.driver_rows`` rows of a table to check and copy (10,000 by default), never
+the records of a large entity. A
 small entity's derived ids are looked up on the driver too (their distinct values, gathered by the
 tally).
 The split rows leave the cache once both classification and the bronze write have read them.

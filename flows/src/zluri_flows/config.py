@@ -190,26 +190,27 @@ def sql_timeouts(environ: Mapping[str, str] | None = None) -> Timeouts:
     )
 
 
+def _whole_number(env: Mapping[str, str], name: str, unit: str) -> int | None:
+    """``name``'s value as a whole number of ``unit`` (0 or more), or None when it is not set."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise SettingError(f"{name} must be a whole number of {unit} (0 or more), got {raw!r}")
+    return int(raw)
+
+
 def _retention_days(env: Mapping[str, str]) -> int:
     """``ZLURI_RETENTION_DAYS`` (default 30): how long staging rows of unfinished days, quarantined raw
     text, old reports and unreferenced bronze files are kept."""
-    raw = env.get("ZLURI_RETENTION_DAYS", "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_DAYS
-    if not raw.isdigit():
-        raise SettingError(f"ZLURI_RETENTION_DAYS must be a whole number of days (0 or more), got {raw!r}")
-    return int(raw)
+    days = _whole_number(env, "ZLURI_RETENTION_DAYS", "days")
+    return DEFAULT_RETENTION_DAYS if days is None else days
 
 
 def _driver_rows(env: Mapping[str, str]) -> int | None:
     """``ZLURI_DRIVER_ROWS``: a staging table of at most this many rows is checked and copied by the
-    driver rather than by the executors (default 10,000; 0: only empty ones)."""
-    raw = env.get("ZLURI_DRIVER_ROWS", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise SettingError(f"ZLURI_DRIVER_ROWS must be a whole number of rows (0 or more), got {raw!r}")
-    return int(raw)
+    driver rather than by the executors (default: staging's 10,000; 0: only empty ones)."""
+    return _whole_number(env, "ZLURI_DRIVER_ROWS", "rows")
 
 
 def _mass_change_limits(env: Mapping[str, str]) -> tuple[float, int]:

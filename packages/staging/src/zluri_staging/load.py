@@ -191,8 +191,8 @@ def copy_partitions(frame: DataFrame, target: _Target) -> int:
 class Commit:
     """What the driver's one transaction makes the run's visible load of an entity: the staging
     tables by name (their rows are already copied, or there are none), the small tables the driver
-    copies itself (a few rows: rates used, small tables), the input files, and the metrics row. ``expected``
-    holds the rows each table must end up with, counted independently of the copy."""
+    copies itself (a few rows: rates used, small tables), the input files, and the metrics row.
+    ``expected`` holds the rows each table must end up with, counted independently of the copy."""
 
     flow_run_id: str
     day: str

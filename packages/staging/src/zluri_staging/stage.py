@@ -12,12 +12,11 @@ thread while the records are classified, derived and checked (its error is the s
 classified frame (every record with its status — valid, duplicate, quarantined — and reason) is
 computed from it once and persisted; counts, the derived tables and data quality are small reads
 of that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the
-rows it collected for them in the commit), and the executors COPY the valid rows of larger tables and
-the quarantined rows straight into Postgres. The driver holds counts, one row per input file and at
-most ``StagingSettings.driver_rows`` rows of a table to check and copy (10,000 by default), never
-the records of a large entity. A
-small entity's derived ids are looked up on the driver too (their distinct values, gathered by the
-tally).
+rows it collected for them in the commit), and the executors COPY the valid rows of larger tables
+and the quarantined rows straight into Postgres. The driver holds counts, one row per input file
+and at most ``StagingSettings.driver_rows`` rows of a table to check and copy (10,000 by default),
+never the records of a large entity. A small entity's derived ids are looked up on the driver too
+(their distinct values, gathered by the tally).
 The split rows leave the cache once both classification and the bronze write have read them.
 Bronze is written whether or not the step then fails (a step waits for its background work before
 it ends): it holds the input as read, which is most useful precisely when a critical expectation
@@ -51,7 +50,7 @@ from zluri_staging.fx import FxSettings
 from zluri_staging.plans import Plan, plan_for
 from zluri_staging.read import MissingEntityError
 from zluri_staging.rules import REASON
-from zluri_staging.schemas import ENTITIES, STAGING, staging_columns
+from zluri_staging.schemas import ENTITIES, staging_columns
 
 log = logging.getLogger(__name__)
 
@@ -435,10 +434,10 @@ def _flagged(run: _Run, derived: DerivedTable, exploded: DataFrame, named: list[
     (``named``, gathered by the tally) are looked up on the driver in one query: no reader job, no
     broadcast. More records' are joined on Spark with the known ids, which never pass through the
     driver."""
+    known = run.known_ids(derived.reference)
     if named is None:
-        return transforms.flag_known(exploded, run.ids_frame(derived.reference), derived.column, derived.flag)
-    unknown = run.known_ids(derived.reference).unknown(named)
-    return transforms.flag_unknown(exploded, derived.column, derived.flag, unknown)
+        return transforms.flag_known(exploded, known.frame(), derived.column, derived.flag)
+    return transforms.flag_unknown(exploded, derived.column, derived.flag, known.unknown(named))
 
 
 def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
@@ -451,7 +450,7 @@ def _check_quality(run: _Run, staged: _Staged) -> list[dq.EntityDQ]:
         small = check.rows <= run.settings.driver_rows
         if small:
             collected = check.frame.toArrow()
-            staged.small_tables[check.table] = collected.select([f.name for f in STAGING[check.table].fields])
+            staged.small_tables[check.table] = collected.select(staging_columns(check.table))
             del staged.tables[check.table]
         results.append(
             dq.validate(

@@ -233,6 +233,24 @@ def test_read_entity_accounts_for_every_listed_file(spark, tmp_path: Path, monke
         assert entity.parsed.rdd.getNumPartitions() == -(-listed_bytes // 16) > len(entity.listed)
 
 
+def test_small_files_share_a_task_and_large_ones_spread_over_the_slots():
+    def sizes(bins: list[list[read.InputFile]]) -> list[list[int]]:
+        return [[f.size for f in b] for b in bins]
+
+    small = [read.InputFile(f"{n}.json", 2_000) for n in range(6)]
+    assert sizes(read._bins(small, slots=8)) == [[2_000] * 6]
+    mib = 1 << 20
+    large = [read.InputFile(f"{n}.json", size * mib) for n, size in enumerate([1, 9, 3, 5])]
+    # 18 MiB of files in at most 5 tasks of 4 MiB or more: the four files, one per task, largest first
+    assert sizes(read._bins(large, slots=8)) == [[9 * mib], [5 * mib], [3 * mib], [1 * mib]]
+    assert sizes(read._bins(large, slots=2)) == [[9 * mib], [5 * mib, 3 * mib, 1 * mib]]
+    # every file goes to exactly one task, however many there are
+    many = [read.InputFile(f"{n}.json", n * 1_000) for n in range(5_000)]
+    spread = read._bins(many, slots=8)
+    assert len(spread) == 8
+    assert sorted(f.name for b in spread for f in b) == sorted(f.name for f in many)
+
+
 def test_listed_and_read_files_must_agree():
     read.check_accounted(["a", "b"], ["b", "a"], "cards")
     with pytest.raises(read.UnaccountedFilesError, match=r"not read \['b'\], not listed \['c'\], read twice \['a'\]"):

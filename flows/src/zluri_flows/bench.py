@@ -173,6 +173,8 @@ def read_floor(feed: Path, day: str, jars_dir: Path | None) -> dict[str, Any]:
     # Sized as the run's session is (the same heap and JIT for the same day).
     spark = build_spark(settings=spark_for_days(spark_settings(), str(feed), [day]), jars_dir=jars_dir)
     figures: dict[str, Any] = {"spark_start": round(time.perf_counter() - started, 2)}
+    # Spark's own split of files into tasks (the session packs a small read into one task).
+    spark.conf.unset("spark.sql.files.minPartitionNum")
     for entity in ENTITIES:
         spec = SPECS[entity]
         folder = feed / f"sync-{day}" / entity

@@ -3,6 +3,8 @@ itself is built in conftest), and how its heap is given back after staging."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zluri_staging.spark import (
@@ -95,6 +97,15 @@ def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cach
     # Spark's caches and execution get the large share of the heap less its 300 MiB reserve.
     expected = (heap - 300 * MIB) * MEMORY_FRACTION["large"]
     assert memory.maxOnHeapStorageMemory() == pytest.approx(expected, rel=0.01)
+
+
+def test_a_local_session_reads_a_few_small_files_in_one_task(spark, tmp_path: Path):
+    """As Delta reads its log before each bronze write: one task, not one per file."""
+    for n in range(6):
+        (tmp_path / f"{n:020d}.json").write_text(f'{{"version": {n}}}\n', encoding="utf-8")
+    files = spark.read.schema("version long").json(str(tmp_path))
+    assert files.rdd.getNumPartitions() == 1
+    assert sorted(r.version for r in files.collect()) == list(range(6))
 
 
 @pytest.mark.parametrize(("memory", "start"), [("1g", "-Xms384m"), ("256m", "-Xms256m"), ("300", "-Xms300m")])

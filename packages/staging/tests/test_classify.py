@@ -146,7 +146,17 @@ def test_quarantine_rows_and_the_tally_come_from_the_classified_frame(spark):
             "transaction_id missing": 1,
             "transaction_id missing; amount not positive": 1,
         },
+        quarantined_bytes=len("r1") + len("r4") + len("r5"),  # the quarantined rows' raw text only
     )
+
+
+def test_the_tally_sums_the_utf8_bytes_of_the_quarantined_raw_text(spark):
+    rows = [(*row[:5], text) for row, text in zip(ROWS, ["ok", "½ é", "dup", "x", None, "日本"], strict=True)]
+    classified = classify(spark.createDataFrame(rows, ROW_SCHEMA), rules(), ["transaction_id"])
+    # quarantined: "½ é" (2 + 1 + 2 bytes), a null text (nothing), "日本" (3 + 3)
+    assert tally(classified).quarantined_bytes == 5 + 6
+    # A frame without raw text has none to count.
+    assert tally(classified.drop("raw_record")).quarantined_bytes == 0
 
 
 def test_the_tally_lists_distinct_values_of_the_valid_rows_in_its_own_pass(spark):

@@ -6,6 +6,7 @@ and the metrics row is written in the commit's transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -211,6 +212,31 @@ def test_a_small_table_is_copied_by_one_task(spark, db_url):
             "select count(distinct load_part) from staging.stg_roles where flow_run_id = 'run-one-task'"
         ).fetchall()
     assert (copied["stg_roles"], parts) == (6, [(1,)])
+
+
+def test_collected_quarantine_rows_are_copied_by_the_commit_byte_for_byte(spark, db_url):
+    rows = [("agents", "sync-day1/agents/1.json", "agent_id missing", text) for text in HOSTILE[:7]]
+    collected = pa.table({c: [r[i] for r in rows] for i, c in enumerate(load.QUARANTINE_COLUMNS)})
+    base = request(spark, "run-driver-q", {"stg_roles": roles(1)}, expected={"ops.quarantine": len(rows)})
+    copied = load.copy_tables(db_url, replace(base, quarantine=collected))
+    assert "ops.quarantine" not in copied  # no COPY job: the commit copies the collected rows
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select count(*) from ops.quarantine").fetchone() == (0,)
+
+    loaded = load.commit(db_url, replace(base, quarantine=collected).commit(), copied)
+
+    assert loaded["ops.quarantine"] == len(rows)
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute(
+            "select entity, source_file, reason, raw_record from ops.quarantine where flow_run_id = 'run-driver-q'"
+            " and load_id = %s order by id",
+            [base.load_id],
+        ).fetchall()
+    assert stored == rows
+    # The expected count is still checked: a commit whose collected rows fall short is refused.
+    short = replace(base, quarantine=collected.slice(1), load_id="short")
+    with pytest.raises(load.LoadMismatchError, match=r"ops.quarantine: in database 6, copied None, expected 7"):
+        load.commit(db_url, short.commit(), load.copy_tables(db_url, short))
 
 
 def test_a_re_executed_partition_replaces_its_rows(spark, db_url):

@@ -71,6 +71,7 @@ class Tally:
     reasons: dict[str, int]
     listed: dict[str, pa.Table] = field(default_factory=dict)
     gathered: dict[str, list[Any]] = field(default_factory=dict)
+    quarantined_bytes: int = 0  # of the quarantined rows' raw_record (UTF-8)
 
 
 def tally(
@@ -82,7 +83,8 @@ def tally(
     same pass, the distinct values of each ``listed`` table's columns (name -> Column) among the
     valid rows; a row whose columns are all null lists nothing (the rates used, without a query of
     their own). ``gathered``: per name, the distinct non-null elements an array Column holds among
-    the valid rows (the ids a small entity's rows name)."""
+    the valid rows (the ids a small entity's rows name). A frame with ``raw_record`` also has the
+    bytes of its quarantined rows' text summed, so a caller knows what collecting them would take."""
     tables = {table: dict(columns) for table, columns in (listed or {}).items()}
     keys = {t: [f"_listed_{n}_{i}" for i in range(len(columns))] for n, (t, columns) in enumerate(tables.items())}
     arrays = {name: f"_gathered_{n}" for n, name in enumerate(gathered or {})}
@@ -92,7 +94,13 @@ def tally(
         F.array_distinct(F.flatten(F.collect_list(F.when(valid, column)))).alias(arrays[name])
         for name, column in (gathered or {}).items()
     ]
-    groups = classified.groupBy(STATUS, REASON, *listing).agg(F.count(F.lit(1)).alias("count"), *gathering).toArrow()
+    sizes = []
+    if "raw_record" in classified.columns:
+        quarantined_text = F.when(F.col(STATUS) == QUARANTINED, F.col("raw_record"))
+        sizes = [F.sum(F.octet_length(quarantined_text)).alias("_quarantined_bytes")]
+    groups = (
+        classified.groupBy(STATUS, REASON, *listing).agg(F.count(F.lit(1)).alias("count"), *gathering, *sizes).toArrow()
+    )
     counts = {VALID: 0, DUPLICATE: 0, QUARANTINED: 0}
     reasons: dict[str, int] = {}
     for status, reason, count in zip(*(groups[c].to_pylist() for c in (STATUS, REASON, "count")), strict=True):
@@ -107,6 +115,7 @@ def tally(
         reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         listed={table: _distinct(groups, keys[table], list(columns)) for table, columns in tables.items()},
         gathered={name: _elements(groups[key]) for name, key in arrays.items()},
+        quarantined_bytes=(pc.sum(groups["_quarantined_bytes"]).as_py() or 0) if sizes else 0,
     )
 
 

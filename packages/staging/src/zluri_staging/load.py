@@ -11,14 +11,14 @@ quotes are doubled and nothing else is escaped, so any text arrives byte for byt
 written as UTC with a ``Z`` suffix, decimals with their full scale.
 
 When every partition has reported, ``commit`` runs one transaction on the driver: it removes the
-run's rows of earlier attempts, copies the small driver-side tables (input files, rates used, and a
-staging table of at most 10,000 rows by default, which data quality collected to check on the
-driver anyway), checks that the database holds exactly the rows the executors reported and the
-caller expected, records the load in ``ops.staging_loads`` and writes the ``ops.pipeline_metrics``
-success row. The upserts read staging rows only through ``ops.committed_loads()``, so a failed or
-killed load is never read, and the metrics row exists only if the load committed. Nothing
-proportional to the input passes through the driver: it sees one count per partition, and at most a
-bounded number of rows of a small table.
+run's rows of earlier attempts, copies the small driver-side tables (input files, rates used, a
+staging table of at most 10,000 rows by default, which data quality collected to check on the driver
+anyway, and a few quarantined rows of bounded size), checks that the database holds exactly the rows
+the executors reported and the caller expected, records the load in ``ops.staging_loads`` and writes
+the ``ops.pipeline_metrics`` success row. The upserts read staging rows only through
+``ops.committed_loads()``, so a failed or killed load is never read, and the metrics row exists only
+if the load committed. Nothing proportional to the input passes through the driver: it sees one
+count per partition, and at most a bounded number of rows of a small table or of the quarantine.
 """
 
 from __future__ import annotations
@@ -204,6 +204,7 @@ class Commit:
     expected: Mapping[str, int] = field(default_factory=dict)
     small_tables: Mapping[str, pa.Table] = field(default_factory=dict)
     load_id: str = field(default_factory=new_load_id)
+    quarantine_rows: pa.Table | None = None  # quarantine rows the driver copies (a few, collected)
 
 
 @dataclass(frozen=True)
@@ -211,14 +212,14 @@ class LoadRequest:
     """Everything one entity writes. ``tables`` maps a staging table name (``stg_agents``) to its rows
     (exactly the table's loaded columns, without the run and load columns), copied from the
     executors; ``small_tables`` are copied by the driver in the commit (a few rows: rates used, and
-    a small table data quality collected).
+    a small table data quality collected), and so is ``quarantine`` when it is collected already.
     ``expected`` holds the rows each table must end up with, counted independently of the copy."""
 
     flow_run_id: str
     day: str
     entity: str
     tables: Mapping[str, DataFrame]
-    quarantine: DataFrame  # entity, source_file, reason, raw_record
+    quarantine: DataFrame | pa.Table  # entity, source_file, reason, raw_record
     quarantine_entities: Sequence[str]  # entity names whose earlier quarantine rows this run replaces
     input_files: pa.Table | None  # entity, source_file, sha256, records
     metrics: Callable[[Mapping[str, int]], MetricsRow]  # built from the rows actually loaded
@@ -238,6 +239,7 @@ class LoadRequest:
             expected=self.expected,
             small_tables=self.small_tables,
             load_id=self.load_id,
+            quarantine_rows=self.quarantine if isinstance(self.quarantine, pa.Table) else None,
         )
 
 
@@ -252,7 +254,8 @@ def copy_tables(database_url: str, request: LoadRequest) -> dict[str, int]:
     them until ``commit`` records the load. Returns rows copied per table."""
     copied: dict[str, int] = {}
     frames = {f"staging.{table}": frame for table, frame in request.tables.items()}
-    frames[QUARANTINE_TABLE] = request.quarantine.select(*QUARANTINE_COLUMNS)
+    if isinstance(request.quarantine, DataFrame):  # else the commit copies the collected rows
+        frames[QUARANTINE_TABLE] = request.quarantine.select(*QUARANTINE_COLUMNS)
     for name, frame in frames.items():
         key = name.removeprefix("staging.")
         # A table known to get no rows costs no Spark job (the commit still checks it holds none).
@@ -301,6 +304,8 @@ def commit(database_url: str, request: Commit, copied: Mapping[str, int]) -> dic
             " and load_id <> %s",
             [run, list(request.quarantine_entities), load_id],
         )
+        if request.quarantine_rows is not None:
+            copy_arrow(cur, QUARANTINE_TABLE, request.quarantine_rows.select(list(QUARANTINE_COLUMNS)), constants)
         for table in [*request.tables, QUARANTINE_TABLE]:
             name = table if "." in table else f"staging.{table}"
             cur.execute(

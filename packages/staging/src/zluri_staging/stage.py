@@ -13,7 +13,8 @@ classified frame (every record with its status — valid, duplicate, quarantined
 computed from it once and persisted; counts, the derived tables and data quality are small reads
 of that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the
 rows it collected for them in the commit), and the executors COPY the valid rows of larger tables
-and the quarantined rows straight into Postgres. The driver holds counts, one row per input file
+and the quarantined rows straight into Postgres (a few quarantined rows of bounded size are
+collected and copied by the driver too). The driver holds counts, one row per input file
 and at most ``StagingSettings.driver_rows`` rows of a table to check and copy (10,000 by default),
 never the records of a large entity. A small entity's derived ids are looked up on the driver too
 (their distinct values, gathered by the tally).
@@ -58,6 +59,9 @@ T = TypeVar("T")
 
 REASONS_LISTED = 20  # quarantine reasons a derived table's warning line names
 
+# Quarantined rows of at most this much raw text (and at most ``driver_rows`` of them) are collected
+# and copied by the driver: a COPY job of their own took 0.1-0.3 s of a small entity's step.
+QUARANTINE_DRIVER_BYTES = 16 << 20
 # Bronze writes run beside classification, one thread each (a run stages a few entities at once).
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
 
@@ -232,6 +236,7 @@ class _Staged:
     expected: dict[str, int] = field(default_factory=dict)
     quarantines: list[DataFrame] = field(default_factory=list)
     quarantined_total: int = 0
+    quarantined_bytes: int = 0  # of their raw text
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     derived: dict[str, DerivedCounts] = field(default_factory=dict)
@@ -389,6 +394,7 @@ def _derive(run: _Run, plan: Plan, classified: _Classified) -> _Staged:
         expected={plan.table: counts.valid},
         quarantines=[quarantine_rows(classified.frame, run.entity)],
         quarantined_total=counts.quarantined,
+        quarantined_bytes=counts.quarantined_bytes,
         reasons=dict(counts.reasons),
         checks=[
             _Check(
@@ -417,6 +423,7 @@ def _derive_table(run: _Run, derived: DerivedTable, valid: DataFrame, staged: _S
     staged.expected[derived.table] = sub.valid
     staged.quarantines.append(quarantine_rows(classified, derived.name))
     staged.quarantined_total += sub.quarantined
+    staged.quarantined_bytes += sub.quarantined_bytes
     staged.derived[derived.name] = DerivedCounts(derived.table, sub.read, sub.valid, sub.quarantined, sub.duplicates)
     staged.reasons.update({f"{derived.name}: {k}": v for k, v in sub.reasons.items()})
     if sub.quarantined:
@@ -474,7 +481,7 @@ def _load_and_reconcile(run: _Run, plan: Plan, staged: _Staged, read_in: _Read, 
         day=run.day,
         entity=run.entity,
         tables=staged.tables,
-        quarantine=reduce(DataFrame.unionByName, staged.quarantines),
+        quarantine=_quarantine(run, staged),
         quarantine_entities=[run.entity, *(d.name for d in plan.derived)],
         input_files=read_in.input_files,
         metrics=lambda copied: _metrics(run, plan, counts, copied, clock.started_at),
@@ -498,6 +505,17 @@ def _load_and_reconcile(run: _Run, plan: Plan, staged: _Staged, read_in: _Read, 
             f"quarantined {counts.quarantined}, duplicates {counts.duplicates}"
         )
     return loaded_rows
+
+
+def _quarantine(run: _Run, staged: _Staged) -> DataFrame | pa.Table:
+    """The quarantined rows of the entity and its derived tables: collected here when they are few
+    and small (the driver copies them in the commit, without a COPY job of their own), else a frame
+    the executors copy. A malformed record's raw text can be large, so the bound is on bytes too."""
+    rows = reduce(DataFrame.unionByName, staged.quarantines)
+    few = 0 < staged.quarantined_total <= run.settings.driver_rows
+    if few and staged.quarantined_bytes <= QUARANTINE_DRIVER_BYTES:
+        return rows.select(*load.QUARANTINE_COLUMNS).toArrow()
+    return rows
 
 
 def _report(

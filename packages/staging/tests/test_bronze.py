@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from chispa import assert_df_equality
 
-from zluri_staging.bronze import bronze_path, default_root, write_bronze
+from zluri_staging.bronze import bronze_path, default_root, prepare_write, write_bronze
 
 RECORDS = "source_file string, position int, raw_record string, read_error string"
 
@@ -48,6 +50,46 @@ def test_rerun_replaces_the_days_partition_and_keeps_other_days(spark, tmp_path:
         ignore_row_order=True,
         ignore_column_order=True,
     )
+
+
+def _descriptions_of_jobs_run_by(spark, action: Callable[[], Any]) -> list[str]:
+    store = spark.sparkContext._jsc.sc().statusStore()
+
+    def jobs() -> dict[int, str]:
+        listed, found = store.jobsList(None).iterator(), {}
+        while listed.hasNext():
+            job = listed.next()
+            found[job.jobId()] = str(job.description())
+        return found
+
+    before = jobs()
+    action()
+    return [d for j, d in jobs().items() if j not in before]
+
+
+def test_prepare_write_replays_the_log_so_the_write_need_not(spark, tmp_path: Path):
+    root = tmp_path / "bronze"
+    prepare_write(spark, root=root, entity="roles")  # no table yet: nothing to replay, nothing created
+    assert not root.exists()
+    (root / "cards").mkdir(parents=True)
+    (root / "cards" / "x.json").write_text("{}", encoding="utf-8")
+    prepare_write(spark, root=root, entity="cards")  # not a Delta table: left for a write to meet
+
+    frame = spark.createDataFrame([("sync-day1/roles/1.json", 0, '{"id":1}', None)], RECORDS)
+
+    def write(day: str) -> Callable[[], str]:
+        return lambda: write_bronze(frame, root=root, entity="roles", day=day, flow_run_id=f"run-{day}")
+
+    write("day1")()
+    write("day2")()
+    # A write replays the table's log itself (Delta's "Compute snapshot" job) ...
+    assert any("Compute snapshot" in d for d in _descriptions_of_jobs_run_by(spark, write("day3")))
+    # ... unless prepare_write did it ahead of the write.
+    prepare_write(spark, root=root, entity="roles")
+    prepared = _descriptions_of_jobs_run_by(spark, write("day4"))
+    assert prepared and not any("Compute snapshot" in d for d in prepared)
+    days = spark.read.format("delta").load(bronze_path(root, "roles")).select("day").distinct().collect()
+    assert sorted(r.day for r in days) == ["day1", "day2", "day3", "day4"]
 
 
 def test_bronze_root_is_a_local_folder_or_a_url(tmp_path: Path):

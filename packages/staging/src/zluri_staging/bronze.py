@@ -90,6 +90,22 @@ def write_bronze(
     return path
 
 
+def prepare_write(spark: SparkSession, *, root: Path | str, entity: str) -> None:
+    """Have Delta replay the log of the entity's table (the state of its files) ahead of
+    ``write_bronze``: the longest part of replacing a small day (about 0.65 s of 1.05 s), and here it
+    can run while the records are read. A write that follows finds the state computed, unless a
+    commit came in between (it then replays that one). Nothing to do for a table not created yet;
+    an error is left for the write to meet and report."""
+    from delta.tables import DeltaTable
+
+    path = bronze_path(root, entity)
+    try:
+        if DeltaTable.isDeltaTable(spark, path):
+            DeltaTable.forPath(spark, path).detail().collect()  # its file count needs the state
+    except Exception as exc:  # noqa: BLE001 - only a head start: the write reports what is wrong
+        log.debug("bronze of %s: the log was not replayed ahead of the write: %s", entity, exc)
+
+
 def _concurrent_modification() -> tuple[type[BaseException], ...]:
     # Imported late: the module installs Delta's exception conversion on the running SparkContext.
     # The classes do not share a base (each is its own PySparkException subclass): name them all.

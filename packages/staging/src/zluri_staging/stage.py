@@ -313,19 +313,25 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
             raise MissingEntityError(folder, run.entity, run.day)
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return None
+    # Delta's write of a few records takes about 1 s, most of it the driver's planning, the replay of
+    # the table's log and the commit rather than the executors. The replay starts now, beside the read.
+    prepared = run.in_background(
+        "bronze preparation", bronze.prepare_write, run.spark, root=run.bronze_root, entity=run.entity
+    )
     parsed = run.cache(entity_input.parsed)
     # Of every record cut (an unreadable file's too): the plan's survey only sizes what it fetches.
     survey = plan.survey(read.records(parsed, ()).transform(plan.transform)) if plan.survey else None
     # The first action: reads and cuts the files once, filling the cache, and surveys the records.
     input_files, surveyed = read.first_pass(parsed, run.entity, survey)
     records = read.records(parsed, read.unreadable_files(input_files))
-    # Delta's write of a few records takes about 1 s, most of it the driver's planning, snapshot and
-    # commit rather than the executors: it runs while the records are classified, and is waited for
+    # The write itself follows the replay and runs while the records are classified; it is waited for
     # before the cache goes.
     # Started before the listing check: bronze holds what was read even of a day whose listing does
     # not add up.
     written = run.in_background(
         "bronze write",
+        _after,
+        prepared,
         bronze.write_bronze,
         records,
         root=run.bronze_root,
@@ -335,6 +341,12 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
     )
     read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
     return _Read(parsed, records, input_files, written, surveyed)
+
+
+def _after(first: Future[Any], work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``work`` once ``first`` (background work started earlier) is done."""
+    first.result()
+    return work(*args, **kwargs)
 
 
 def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:

@@ -125,7 +125,7 @@ def test_driver_rows_default_and_errors(monkeypatch, tmp_path):
         return Settings.from_env().staging("postgresql://db/zluri", str(tmp_path)).driver_rows
 
     monkeypatch.delenv("ZLURI_DRIVER_ROWS", raising=False)
-    assert driver_rows() == dq.DRIVER_ROWS == 10_000
+    assert driver_rows() == dq.DRIVER_ROWS == 50_000
     monkeypatch.setenv("ZLURI_DRIVER_ROWS", "0")
     assert driver_rows() == 0
     monkeypatch.setenv("ZLURI_DRIVER_ROWS", "ten")

@@ -209,7 +209,7 @@ def _retention_days(env: Mapping[str, str]) -> int:
 
 def _driver_rows(env: Mapping[str, str]) -> int | None:
     """``ZLURI_DRIVER_ROWS``: a staging table of at most this many rows is checked and copied by the
-    driver rather than by the executors (default: staging's 10,000; 0: only empty ones)."""
+    driver rather than by the executors (default: staging's 50,000; 0: only empty ones)."""
     return _whole_number(env, "ZLURI_DRIVER_ROWS", "rows")
 
 

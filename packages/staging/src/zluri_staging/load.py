@@ -12,7 +12,7 @@ written as UTC with a ``Z`` suffix, decimals with their full scale.
 
 When every partition has reported, ``commit`` runs one transaction on the driver: it removes the
 run's rows of earlier attempts, copies the small driver-side tables (input files, rates used, a
-staging table of at most 10,000 rows by default, which data quality collected to check on the driver
+staging table of at most 50,000 rows by default, which data quality collected to check on the driver
 anyway, and a few quarantined rows of bounded size), checks that the database holds exactly the rows
 the executors reported and the caller expected, records the load in ``ops.staging_loads`` and writes
 the ``ops.pipeline_metrics`` success row. The upserts read staging rows only through

@@ -15,7 +15,7 @@ of that cache (a small frame's checks run on the driver, see ``dq``, and the dri
 rows it collected for them in the commit), and the executors COPY the valid rows of larger tables
 and the quarantined rows straight into Postgres (a few quarantined rows of bounded size are
 collected and copied by the driver too). The driver holds counts, one row per input file
-and at most ``StagingSettings.driver_rows`` rows of a table to check and copy (10,000 by default),
+and at most ``StagingSettings.driver_rows`` rows of a table to check and copy (50,000 by default),
 never the records of a large entity. A small entity's derived ids are looked up on the driver too
 (their distinct values, gathered by the tally).
 The split rows leave the cache once both classification and the bronze write have read them.

@@ -216,6 +216,10 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600
 # The COPY into Postgres runs as Spark jobs whose call site is the staging loader: those stages
 # must have run on the executors (tools/cluster/cluster_checks.py events).
 export CLUSTER_LOAD_STAGE="${CLUSTER_LOAD_STAGE:-zluri_staging/load\.py}"
+# By default a table of at most 50,000 rows, and a few quarantined rows, are checked and copied by
+# the driver: every table of this small feed would be. 0 sends them all through the executors (data
+# quality on GX's Spark engine, COPY per partition), as a large day's are.
+export ZLURI_DRIVER_ROWS="${ZLURI_DRIVER_ROWS:-0}"
 # Executors on the cluster get the driver's Hadoop config with the S3A settings; the
 # shuffle stays small for a 3-day feed.
 export ZLURI_SHUFFLE_PARTITIONS=4

@@ -8,14 +8,13 @@ entity report there, which the run report merges).
 GX is slow to import and its data context is not built for concurrent use, so one in-memory
 context per process holds the data sources, and every GX call runs under one lock.
 
-A frame of at most ``DRIVER_ROWS`` rows (every entity of a small or M day, the roles of any day)
-is brought to the driver in one Spark query and validated there by GX's pandas engine: on Spark,
-each level of GX's metric graph is a Spark job of its own (about 0.1 s each, 0.6-1 s a suite), on
-pandas the whole suite of a few hundred rows takes a few hundredths of a second, of 20,000 agents
-a few tenths. Larger frames are
-validated by GX's Spark engine on the executors, so the driver never holds more than that cap. GX's own
-Data Docs are not built: they load their styles and scripts from public CDNs and show nothing
-offline.
+A frame of at most ``DRIVER_ROWS`` rows (every entity of a small or M day, the roles of any day) is
+brought to the driver in one Spark query and validated there by GX's pandas engine: on Spark, each
+level of GX's metric graph is a Spark job of its own (about 0.1 s each, 0.6-1 s a suite), on pandas
+the whole suite of a few hundred rows takes a few hundredths of a second, of 20,000 agents a few
+tenths. Larger frames are validated by GX's Spark engine on the executors, so the driver never holds
+more than that cap. GX's own Data Docs are not built: they load their styles and scripts from public
+CDNs and show nothing offline.
 """
 
 from __future__ import annotations

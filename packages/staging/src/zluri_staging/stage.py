@@ -8,16 +8,17 @@ creates, configures or stops one.
 
 Spark work is arranged so each file is read and cut into records once: the split rows are persisted
 and counting them per file fills that cache; the bronze write then runs from it in a background
-thread while the records are classified, derived and checked (its error is the step's). The
+thread while the records are classified, derived and checked (its error is the step's), after
+Delta's replay of the table's log, started in another with the step. The
 classified frame (every record with its status — valid, duplicate, quarantined — and reason) is
-computed from it once and persisted; counts, the derived tables and data quality are small reads
-of that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the
-rows it collected for them in the commit), and the executors COPY the valid rows of larger tables
-and the quarantined rows straight into Postgres (a few quarantined rows of bounded size are
-collected and copied by the driver too). The driver holds counts, one row per input file
-and at most ``StagingSettings.driver_rows`` rows of a table to check and copy (50,000 by default),
-never the records of a large entity. A small entity's derived ids are looked up on the driver too
-(their distinct values, gathered by the tally).
+computed from it once and persisted; counts, the derived tables and data quality are small reads of
+that cache (a small frame's checks run on the driver, see ``dq``, and the driver copies the rows it
+collected for them in the commit), and the executors COPY the valid rows of larger tables and the
+quarantined rows straight into Postgres (a few quarantined rows of bounded size are collected and
+copied by the driver too). The driver holds counts, one row per input file and at most
+``StagingSettings.driver_rows`` rows of a table to check and copy (50,000 by default), never the
+records of a large entity. A small entity's derived ids are looked up on the driver too (their
+distinct values, gathered by the tally).
 The split rows leave the cache once both classification and the bronze write have read them.
 Bronze is written whether or not the step then fails (a step waits for its background work before
 it ends): it holds the input as read, which is most useful precisely when a critical expectation
@@ -62,7 +63,8 @@ REASONS_LISTED = 20  # quarantine reasons a derived table's warning line names
 # Quarantined rows of at most this much raw text (and at most ``driver_rows`` of them) are collected
 # and copied by the driver: a COPY job of their own took 0.1-0.3 s of a small entity's step.
 QUARANTINE_DRIVER_BYTES = 16 << 20
-# Bronze writes run beside classification, one thread each (a run stages a few entities at once).
+# Bronze's log replay and write run beside the step, a thread each (a run stages a few entities at
+# once); a write waits for its replay, submitted before it.
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
 
 __all__ = ["DerivedCounts", "MissingEntityError", "StageResult", "StagingSettings", "stage_entity"]

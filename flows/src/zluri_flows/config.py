@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zluri_flows.environment import apply_process_defaults
 from zluri_pg import Timeouts, check_url
 from zluri_pg.context import validate_day
+from zluri_staging.dq import DRIVER_ROWS
 from zluri_staging.fs import folder_exists, is_remote, local_path
 from zluri_staging.fx import DEFAULT_MAX_STALENESS_DAYS, FxSettings
 from zluri_staging.read import day_input_bytes
@@ -72,7 +73,7 @@ class Settings:
     database_secret: str | None = None  # ZLURI_DATABASE_SECRET: a Prefect Secret block holding the URL
     sql_dir: Path | None = None  # ZLURI_SQL_DIR: replaces the SQL files shipped with zluri-pg
     retention_days: int = DEFAULT_RETENTION_DAYS
-    driver_rows: int | None = None  # ZLURI_DRIVER_ROWS (default: staging's)
+    driver_rows: int = DRIVER_ROWS  # ZLURI_DRIVER_ROWS
     timeouts: Timeouts = field(default_factory=Timeouts)
     mass_change_max_share: float = float(DEFAULT_MAX_SHARE)
     mass_change_min_population: int = int(DEFAULT_MIN_POPULATION)
@@ -126,14 +127,13 @@ class Settings:
         """What staging needs of the run's settings."""
         from zluri_staging.stage import StagingSettings
 
-        extra = {} if self.driver_rows is None else {"driver_rows": self.driver_rows}
         return StagingSettings(
             input_root=input_root,
             database_url=database_url,
             home=self.home,
             bronze_root=self.bronze_root,
             fx=self.fx,
-            **extra,
+            driver_rows=self.driver_rows,
         )
 
     def mass_change_options(self, allow: bool) -> dict[str, str]:
@@ -207,10 +207,11 @@ def _retention_days(env: Mapping[str, str]) -> int:
     return DEFAULT_RETENTION_DAYS if days is None else days
 
 
-def _driver_rows(env: Mapping[str, str]) -> int | None:
+def _driver_rows(env: Mapping[str, str]) -> int:
     """``ZLURI_DRIVER_ROWS``: a staging table of at most this many rows is checked and copied by the
     driver rather than by the executors (default: staging's 50,000; 0: only empty ones)."""
-    return _whole_number(env, "ZLURI_DRIVER_ROWS", "rows")
+    rows = _whole_number(env, "ZLURI_DRIVER_ROWS", "rows")
+    return DRIVER_ROWS if rows is None else rows
 
 
 def _mass_change_limits(env: Mapping[str, str]) -> tuple[float, int]:

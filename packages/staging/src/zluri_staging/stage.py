@@ -528,7 +528,7 @@ def _quarantine(run: _Run, staged: _Staged) -> DataFrame | pa.Table:
     rows = reduce(DataFrame.unionByName, staged.quarantines)
     few = 0 < staged.quarantined_total <= run.settings.driver_rows
     if few and staged.quarantined_bytes <= QUARANTINE_DRIVER_BYTES:
-        return rows.select(*load.QUARANTINE_COLUMNS).toArrow()
+        return rows.toArrow()  # quarantine_rows' columns, as load copies them
     return rows
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from chispa import assert_df_equality
 
-from zluri_staging.bronze import bronze_path, default_root, prepare_write, write_bronze
+from zluri_staging.bronze import (
+    bronze_path,
+    day_written,
+    default_root,
+    lock_name,
+    prepare_write,
+    write_bronze,
+)
 
 RECORDS = "source_file string, position int, raw_record string, read_error string"
 
@@ -69,27 +78,64 @@ def _descriptions_of_jobs_run_by(spark, action: Callable[[], Any]) -> list[str]:
 
 def test_prepare_write_replays_the_log_so_the_write_need_not(spark, tmp_path: Path):
     root = tmp_path / "bronze"
-    prepare_write(spark, root=root, entity="roles")  # no table yet: nothing to replay, nothing created
+    prepare_write(spark, root=root, entity="roles", day="day1")  # no table yet: nothing to replay, nothing created
     assert not root.exists()
     (root / "cards").mkdir(parents=True)
     (root / "cards" / "x.json").write_text("{}", encoding="utf-8")
-    prepare_write(spark, root=root, entity="cards")  # not a Delta table: left for a write to meet
+    prepare_write(spark, root=root, entity="cards", day="day1")  # not a Delta table: left for a write to meet
 
     frame = spark.createDataFrame([("sync-day1/roles/1.json", 0, '{"id":1}', None)], RECORDS)
 
     def write(day: str) -> Callable[[], str]:
         return lambda: write_bronze(frame, root=root, entity="roles", day=day, flow_run_id=f"run-{day}")
 
-    write("day1")()
-    write("day2")()
-    # A write replays the table's log itself (Delta's "Compute snapshot" job) ...
-    assert any("Compute snapshot" in d for d in _descriptions_of_jobs_run_by(spark, write("day3")))
+    for day in ("day1", "day2", "day3"):
+        write(day)()
+    # A replace replays the table's log itself (Delta's "Compute snapshot" job) ...
+    assert any("Compute snapshot" in d for d in _descriptions_of_jobs_run_by(spark, write("day2")))
     # ... unless prepare_write did it ahead of the write.
-    prepare_write(spark, root=root, entity="roles")
-    prepared = _descriptions_of_jobs_run_by(spark, write("day4"))
+    prepare_write(spark, root=root, entity="roles", day="day3")
+    prepared = _descriptions_of_jobs_run_by(spark, write("day3"))
     assert prepared and not any("Compute snapshot" in d for d in prepared)
-    days = spark.read.format("delta").load(bronze_path(root, "roles")).select("day").distinct().collect()
-    assert sorted(r.day for r in days) == ["day1", "day2", "day3", "day4"]
+    days = spark.read.format("delta").load(bronze_path(root, "roles")).groupBy("day").count().collect()
+    assert sorted((r["day"], r["count"]) for r in days) == [("day1", 1), ("day2", 1), ("day3", 1)]
+    # A day without a folder has nothing to replace: no replay ahead of its write.
+    replays = _descriptions_of_jobs_run_by(spark, lambda: prepare_write(spark, root=root, entity="roles", day="day4"))
+    assert not any("Compute snapshot" in d for d in replays)
+
+
+def test_a_new_day_is_appended_under_the_day_lock_without_the_logs_replay(spark, tmp_path: Path):
+    root = tmp_path / "bronze"
+    held: list[str] = []
+
+    @contextmanager
+    def day_lock() -> Iterator[None]:
+        held.append("taken")
+        yield
+        held.append("released")
+
+    def write(day: str, record: str) -> Callable[[], str]:
+        frame = spark.createDataFrame([("sync/roles/1.json", 0, record, None)], RECORDS)
+        return lambda: write_bronze(frame, root=root, entity="roles", day=day, flow_run_id="run", day_lock=day_lock)
+
+    write("day1", '{"id":1}')()  # creates the table
+    assert held == ["taken", "released"] and day_written(spark, root=root, entity="roles", day="day1")
+    assert not day_written(spark, root=root, entity="roles", day="day2")
+    for day in ("day2", "day3"):
+        jobs = _descriptions_of_jobs_run_by(spark, write(day, '{"id":1}'))
+        assert jobs and not any("Compute snapshot" in d for d in jobs)
+    # A day the table holds is replaced, not appended to, under the lock as well.
+    write("day2", '{"id":2}')()
+    rows = spark.read.format("delta").load(bronze_path(root, "roles")).select("day", "raw_record").collect()
+    assert sorted((r["day"], r["raw_record"]) for r in rows) == [
+        ("day1", '{"id":1}'),
+        ("day2", '{"id":2}'),
+        ("day3", '{"id":1}'),
+    ]
+    assert held == ["taken", "released"] * 4
+    # Escaped as Spark names the folder.
+    write("2026-01-05 a/b", '{"id":1}')()
+    assert day_written(spark, root=root, entity="roles", day="2026-01-05 a/b")
 
 
 def test_bronze_root_is_a_local_folder_or_a_url(tmp_path: Path):
@@ -115,6 +161,28 @@ def test_concurrent_writes_of_the_same_day_all_succeed_and_end_as_one(spark, tmp
         return write_bronze(
             frames[run], root=tmp_path / "bronze", entity="roles", day="day1", flow_run_id=run, ingested_at=at
         )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(write, frames))
+    rows = spark.read.format("delta").load(paths[0]).collect()
+    assert len(rows) == 1 and rows[0]["raw_record"] == f'{{"id":{rows[0]["flow_run_id"][-1]}}}'
+
+
+def test_concurrent_first_writes_of_a_day_under_the_postgres_lock_end_as_one(spark, tmp_path: Path, pg_server_url):
+    # The day's first writers see no folder only one at a time: the first appends, the others replace.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zluri_staging.load import advisory_lock
+
+    root = tmp_path / "bronze"
+    frames = {
+        f"run-{i}": spark.createDataFrame([("sync-day1/roles/1.json", 0, f'{{"id":{i}}}', None)], RECORDS)
+        for i in range(4)
+    }
+    lock = partial(advisory_lock, pg_server_url, lock_name(root, "roles", "day1"))
+
+    def write(run: str) -> str:
+        return write_bronze(frames[run], root=root, entity="roles", day="day1", flow_run_id=run, day_lock=lock)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         paths = list(pool.map(write, frames))

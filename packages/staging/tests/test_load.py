@@ -306,3 +306,14 @@ def test_reference_ids_are_the_runs_committed_staging_rows_and_core(spark, db_ur
     assert load.unknown_ids(db_url, "agents", "run-6", [1, 2, 3, 5, None]) == {2, 5}
     assert load.unknown_ids(db_url, "agents", "run-6", []) == set()
     assert load.unknown_ids(db_url, "cards", "run-6", ["c1"]) == {"c1"}  # text ids: none known here
+
+
+def test_the_advisory_lock_is_held_for_the_block_only(db_url):
+    def taken_elsewhere() -> bool:
+        with psycopg.connect(db_url, autocommit=True) as other:
+            row = other.execute("select pg_try_advisory_lock(hashtextextended('zluri:x', 0))").fetchone()
+            return not (row and row[0])  # the other session's lock goes with its connection
+
+    with load.advisory_lock(db_url, "zluri:x"):
+        assert taken_elsewhere()
+    assert not taken_elsewhere()

@@ -20,7 +20,8 @@ def test_warm_up_reads_writes_bronze_and_checks_one_record_then_removes_its_scra
 
     monkeypatch.setattr(bronze, "write_bronze", counted)
     warm_up(spark)
-    assert written == [1, 2]  # the one record, in a Delta table, then again as a second day
+    # the one record, in a Delta table, then again as a second day, then that day replaced (not added)
+    assert written == [1, 2, 2]
     assert "roles" in dq._STATE["batch_definitions"]  # GX's context is built, on this session
     assert "roles" in dq._STATE["driver_definitions"]  # and its engine for small frames
     assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -414,3 +415,15 @@ def reference_frame(spark: SparkSession, database_url: str, reference: str, flow
         yield from _read_ids(database_url, reference, flow_run_id)
 
     return spark.range(1, numPartitions=1).mapInArrow(run, f"id {spark_type}")
+
+
+@contextmanager
+def advisory_lock(database_url: str, name: str) -> Iterator[None]:
+    """Hold Postgres' session advisory lock on ``name`` for the block, on a connection of its own
+    (closing it releases the lock, as the server does if the process dies). Waits for a holder."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", [name])
+        try:
+            yield
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", [name])

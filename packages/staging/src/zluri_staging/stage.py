@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import reduce
+from functools import partial, reduce
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -315,10 +315,11 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
             raise MissingEntityError(folder, run.entity, run.day)
         log.warning("%s: folder %s is missing; skipping the optional entity", run.entity, folder)
         return None
-    # Delta's write of a few records takes about 1 s, most of it the driver's planning, the replay of
-    # the table's log and the commit rather than the executors. The replay starts now, beside the read.
+    # Delta's replace of a day of a few records takes about 1 s, most of it the driver's planning, the
+    # replay of the table's log and the commit rather than the executors. A day written before is
+    # replaced: its replay starts now, beside the read. A new day is appended, without one.
     prepared = run.in_background(
-        "bronze preparation", bronze.prepare_write, run.spark, root=run.bronze_root, entity=run.entity
+        "bronze preparation", bronze.prepare_write, run.spark, root=run.bronze_root, entity=run.entity, day=run.day
     )
     parsed = run.cache(entity_input.parsed)
     # Of every record cut (an unreadable file's too): the plan's survey only sizes what it fetches.
@@ -340,6 +341,7 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
         entity=run.entity,
         day=run.day,
         flow_run_id=run.flow_run_id,
+        day_lock=partial(load.advisory_lock, run.database_url, bronze.lock_name(run.bronze_root, run.entity, run.day)),
     )
     read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
     return _Read(parsed, records, input_files, written, surveyed)

@@ -517,6 +517,31 @@ def test_a_step_leaves_nothing_cached(spark, db_url, tmp_path: Path):
     assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) - before == set()
 
 
+def test_a_steps_jobs_share_the_executors_fairly_in_a_pool_of_its_entity(spark, db_url, tmp_path: Path):
+    """Entities staged at once take turns at the executors: each step's jobs run in a fair-scheduling
+    pool named after its entity (the bronze write's, from a thread of its own, in the default pool),
+    and the thread is left without one."""
+    _roles_feed(tmp_path / "feed", DAY)
+    settings = StagingSettings(input_root=str(tmp_path / "feed"), database_url=db_url, home=tmp_path / "home")
+    store = spark.sparkContext._jsc.sc().statusStore()
+
+    def pools() -> dict[int, str]:
+        jobs, found = store.jobsList(None).iterator(), {}
+        while jobs.hasNext():
+            stages = jobs.next().stageIds().iterator()
+            while stages.hasNext():
+                stage_id = stages.next()
+                found[stage_id] = store.lastStageAttempt(stage_id).schedulingPool()
+        return found
+
+    before = pools()
+    stage_entity(spark, "roles", ctx("roles", run="11111111-2222-3333-4444-aaaaaaaaaaaa"), settings)
+    used = [pool for stage_id, pool in pools().items() if stage_id not in before]
+    assert spark.conf.get("spark.scheduler.mode") == "FAIR"
+    assert "roles" in used and set(used) <= {"roles", "default"}
+    assert spark.sparkContext.getLocalProperty(stage.SCHEDULER_POOL) is None
+
+
 def test_a_bronze_failure_behind_another_failure_is_logged(spark, db_url, tmp_path: Path, monkeypatch, caplog):
     """The step raises its own error (here: data quality's); a bronze write that failed meanwhile is
     logged with its entity, not lost."""

@@ -154,6 +154,10 @@ def build_spark(
         .config("spark.ui.enabled", settings.ui_enabled)
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
+        # Three entities stage at once: in the default first-come order a small entity's one-task
+        # job waited behind every task of a large one's (an M day's budgets read in 6-8 s instead
+        # of 0.5). Fair scheduling between pools, one per entity (``stage_entity``), runs it next.
+        .config("spark.scheduler.mode", "FAIR")
         .config("spark.driver.memory", str(settings.driver_memory))
         .config("spark.memory.fraction", str(settings.memory_fraction))
         # Adaptive execution turns each shuffle stage into its own job: worth it on a cluster, pure

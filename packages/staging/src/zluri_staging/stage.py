@@ -63,6 +63,8 @@ REASONS_LISTED = 20  # quarantine reasons a derived table's warning line names
 # Quarantined rows of at most this much raw text (and at most ``driver_rows`` of them) are collected
 # and copied by the driver: a COPY job of their own took 0.1-0.3 s of a small entity's step.
 QUARANTINE_DRIVER_BYTES = 16 << 20
+SCHEDULER_POOL = "spark.scheduler.pool"  # the local property naming a thread's fair-scheduling pool
+
 # Bronze's log replay and write run beside the step, a thread each (a run stages a few entities at
 # once); a write waits for its replay, submitted before it.
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zluri-bronze")
@@ -282,6 +284,8 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     plan = plan_for(entity)
     run = _Run(spark, entity, ctx, settings)
     clock = _Clock()
+    # This thread's jobs share the executors fairly with other entities' (a pool of the entity's own).
+    spark.sparkContext.setLocalProperty(SCHEDULER_POOL, entity)
     try:
         read_in = _read_and_bronze(run, plan)
         if read_in is None:  # nothing was started or cached
@@ -297,6 +301,8 @@ def stage_entity(spark: SparkSession, entity: str, ctx: RunContext, settings: St
     except BaseException as error:
         run.release(raised=error)
         raise
+    finally:
+        spark.sparkContext.setLocalProperty(SCHEDULER_POOL, None)  # type: ignore[arg-type]  # unset
     run.release()
     return _report(run, plan, staged, checks, loaded, clock)
 

@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,27 +92,17 @@ def write_bronze(
     frame = bronze_frame(records, day=day, flow_run_id=flow_run_id, ingested_at=ingested_at or datetime.now(UTC))
 
     def write() -> None:
-        if day_lock is None:
-            _replace_day(frame, path, day)
-            return
-        with day_lock():
-            if day_written(records.sparkSession, root=root, entity=entity, day=day):
-                _replace_day(frame, path, day)
+        with day_lock() if day_lock is not None else nullcontext():
+            new_day = day_lock is not None and not day_written(records.sparkSession, root=root, entity=entity, day=day)
+            writer = frame.write.format("delta").partitionBy("day")
+            if new_day:
+                writer = writer.mode("append")
             else:
-                frame.write.format("delta").mode("append").partitionBy("day").save(path)
+                writer = writer.mode("overwrite").option("replaceWhere", f"day = {sql_string(day)}")
+            writer.save(path)
 
     retry_concurrent(write, what=f"bronze write of {entity} day {day}")
     return path
-
-
-def _replace_day(frame: DataFrame, path: str, day: str) -> None:
-    writer = (
-        frame.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"day = {sql_string(day)}")
-        .partitionBy("day")
-    )
-    writer.save(path)
 
 
 def lock_name(root: Path | str, entity: str, day: str) -> str:
@@ -140,7 +130,7 @@ def prepare_write(spark: SparkSession, *, root: Path | str, entity: str, day: st
 
     path = bronze_path(root, entity)
     try:
-        if DeltaTable.isDeltaTable(spark, path) and day_written(spark, root=root, entity=entity, day=day):
+        if day_written(spark, root=root, entity=entity, day=day) and DeltaTable.isDeltaTable(spark, path):
             DeltaTable.forPath(spark, path).detail().collect()  # its file count needs the state
     except Exception as exc:  # noqa: BLE001 - only a head start: the write reports what is wrong
         log.debug("bronze of %s: the log was not replayed ahead of the write: %s", entity, exc)

@@ -263,7 +263,7 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
     )
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        session = pool.submit(_warm_session, sized, jars_dir)
+        session = pool.submit(_warm_session, sized, jars_dir, feed, days)
         with temporary_api() as api:
             start: dict[str, float] = {}
             if api is not None:
@@ -283,14 +283,15 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
     return start, runs
 
 
-def _warm_session(sized: Any, jars_dir: Path) -> tuple[Any, float, float]:
+def _warm_session(sized: Any, jars_dir: Path, feed: Path, days: list[str]) -> tuple[Any, float, float]:
+    from zluri_flows.config import Settings
+    from zluri_flows.session import warm_up_for_run
     from zluri_staging.spark import build_spark
-    from zluri_staging.warmup import warm_up
 
     started = time.perf_counter()
     spark = build_spark(settings=sized, jars_dir=jars_dir)
     built = time.perf_counter()
-    warm_up(spark)
+    warm_up_for_run(spark, Settings.from_env().bronze_root, str(feed), days)
     return spark, round(built - started, 1), round(time.perf_counter() - built, 1)
 
 

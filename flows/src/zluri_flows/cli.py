@@ -208,7 +208,7 @@ def _remote_inputs_checked(root: str, days: list[str]) -> Iterator[None]:
     """A remote root (s3a://...) is checked through Spark's file system: the run's session starts
     here, before the flow (which reuses it), so a missing day is still a usage error."""
     from zluri_flows import config
-    from zluri_flows.flow import spark_for_run
+    from zluri_flows.session import spark_for_run
 
     if not config.is_remote(root):
         yield
@@ -246,14 +246,18 @@ def _summary(flow_run_ids: list[str]) -> str:
 
 
 def _run_days(days: list[str], input_root: str | None, allow_mass_change: bool = False) -> None:
-    from zluri_flows.console import progress_console, run_summaries, verdict
-    from zluri_flows.flow import start_spark_early, zluri_backfill, zluri_day_pipeline
-    from zluri_flows.fx_cli import awaiting_warnings
-    from zluri_flows.prefect_api import temporary_api
+    from zluri_flows.session import start_spark_early
 
     root = _check_inputs(days, input_root)
+    # The JVM starts first: while the flows are imported (about 2 s), the database is checked and
+    # Prefect starts.
+    start_spark_early(_settings(), root, days)
     _check_database(days)
-    start_spark_early(_settings(), root, days)  # the JVM starts while Prefect does
+
+    from zluri_flows.console import progress_console, run_summaries, verdict
+    from zluri_flows.flow import zluri_backfill, zluri_day_pipeline
+    from zluri_flows.fx_cli import awaiting_warnings
+    from zluri_flows.prefect_api import temporary_api
 
     state: State[Any]
     with temporary_api():

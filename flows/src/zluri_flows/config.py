@@ -274,9 +274,14 @@ def spark_for_days(spark: SparkSettings, input_root: str, days: Sequence[str]) -
     """``spark`` with what it leaves open sized to the largest of ``days`` under ``input_root`` and
     to how many they are; a day whose size cannot be known before Spark starts (a remote root), or no
     day at all, counts as large."""
+    return sized_for(spark, largest_day_bytes(input_root, days), len(days))
+
+
+def largest_day_bytes(input_root: str, days: Sequence[str]) -> int | None:
+    """The input bytes of the largest of ``days``; None if any is unknown (a remote root) or none
+    is given."""
     sizes = [day_input_bytes(input_root, day) for day in days]
-    largest = None if not sizes or None in sizes else max(s for s in sizes if s is not None)
-    return sized_for(spark, largest, len(days))
+    return None if not sizes or None in sizes else max(s for s in sizes if s is not None)
 
 
 def spark_packages(*roots: str) -> list[str]:

@@ -5,10 +5,6 @@ A flow run's entry is an edge of the pipeline (a deployment starts there): it bu
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +16,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from zluri_flows import config
 from zluri_flows.console import progress_log
 from zluri_flows.dag import STAGE_DEPENDENCIES, UPSERT_DEPENDENCIES, stage_task_name
+from zluri_flows.session import spark_for_run
 from zluri_flows.tasks import migrate_task, prune_task, publish_task, stage_task, upsert_task
 from zluri_pg import check_database_scheme, check_days, upsert_phase
 from zluri_pg.runs import finish_run, start_run
@@ -27,44 +24,6 @@ from zluri_pg.runs import finish_run, start_run
 
 class PipelineFailed(RuntimeError):
     """One or more tasks of the day failed; the message names them and their errors."""
-
-
-_spark_lock = threading.Lock()
-_spark_owned: dict[str, Any] = {"session": None, "users": 0}
-
-
-@contextmanager
-def spark_for_run(settings: config.Settings, input_root: str | None = None, days: Sequence[str] = ()) -> Iterator[Any]:
-    """The run's one SparkSession. A session already running in this process (a backfill's, the
-    tests', or that of a run started at the same time in another thread) is reused; one started here
-    is stopped when the last run using it ends, never under another run's feet. It carries the extra
-    jars the input and bronze roots need (hadoop-aws for s3a://), and a heap and JIT sized to the
-    largest of ``days`` (``config.spark_for_days``)."""
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
-    with _spark_lock:
-        external = None
-        if _spark_owned["session"] is None:
-            external = SparkSession.getActiveSession()
-            if external is None and SparkContext._active_spark_context is not None:
-                external = SparkSession.builder.getOrCreate()  # started by another thread
-            if external is None:
-                _spark_owned["session"] = _build(settings, input_root, days)
-        if external is None:
-            _spark_owned["users"] += 1
-            session = _spark_owned["session"]
-    if external is not None:
-        yield external
-        return
-    try:
-        yield session
-    finally:
-        with _spark_lock:
-            _spark_owned["users"] -= 1
-            if _spark_owned["users"] == 0:
-                _spark_owned["session"] = None
-                session.stop()
 
 
 def _give_back_heap(spark: Any, logger: Any) -> None:
@@ -78,52 +37,6 @@ def _give_back_heap(spark: Any, logger: Any) -> None:
         logger.warning("the driver's heap was not shrunk after staging: %s", exc)
         return
     logger.debug("driver heap after staging: %d MiB committed, %d MiB before", after >> 20, before >> 20)
-
-
-def _build(settings: config.Settings, input_root: str | None, days: Sequence[str]) -> Any:
-    from zluri_staging.spark import build_spark
-
-    config.apply_process_defaults()
-    root = settings.input(input_root)
-    packages = config.spark_packages(root, settings.bronze_root)
-    sized = config.spark_for_days(settings.spark, root, days)
-    return build_spark(settings=sized, jars_dir=settings.jars_dir, extra_packages=packages)
-
-
-def start_spark_early(
-    settings: config.Settings, input_root: str | None = None, days: Sequence[str] = ()
-) -> threading.Thread:
-    """Start the session the next run will own in the background, then pay its one-off costs
-    (``warm_up``): the CLI calls this before the flow, so they are paid while Prefect starts.
-    ``spark_for_run`` waits for both rather than starting another session; if it fails to start,
-    ``spark_for_run`` tries again and reports the error.
-
-    The run waits for the warm-up too: on the reference feed the first steps run beside it took
-    8.7-11 s each (roles, agents) and the two days 43.0-47.7 s; after it, 1.0-3.4 s and 46.6-47.3 s,
-    at a lower peak (1.50-1.67 GiB against 1.61-1.67)."""
-
-    def start() -> None:
-        from pyspark import SparkContext
-
-        from zluri_staging.warmup import warm_up
-
-        with _spark_lock:
-            # A session this process already runs (the tests', another run's) is the one to use.
-            if _spark_owned["session"] is not None or SparkContext._active_spark_context is not None:
-                return
-            try:
-                session = _spark_owned["session"] = _build(settings, input_root, days)
-            except Exception:  # spark_for_run starts it again and raises the error
-                logging.getLogger(__name__).debug("early Spark start failed", exc_info=True)
-                return
-            try:
-                warm_up(session)
-            except Exception:  # only time is at stake; the run meets any real problem itself
-                logging.getLogger(__name__).debug("Spark warm-up failed", exc_info=True)
-
-    thread = threading.Thread(target=start, name="spark-early-start", daemon=True)
-    thread.start()
-    return thread
 
 
 def _outcome(future: PrefectFuture) -> tuple[str, str | None]:

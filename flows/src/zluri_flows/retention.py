@@ -116,7 +116,7 @@ def prune(
     items += prune_reports(home, keep_days, dry_run=dry_run)
     if bronze_tables(bronze_root):
         if spark is None:
-            from zluri_flows.flow import spark_for_run
+            from zluri_flows.session import spark_for_run
 
             if settings is None:
                 raise ValueError("prune needs a SparkSession or the settings to start one")

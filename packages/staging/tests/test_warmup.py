@@ -25,3 +25,28 @@ def test_warm_up_reads_writes_bronze_and_checks_one_record_then_removes_its_scra
     assert "roles" in dq._STATE["batch_definitions"]  # GX's context is built, on this session
     assert "roles" in dq._STATE["driver_definitions"]  # and its engine for small frames
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_of_new_tiny_days_warms_up_without_a_replace_or_sparks_checks(spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    written: list[str] = []
+    write = bronze.write_bronze
+
+    def recorded(records, **kwargs):
+        written.append(kwargs["day"])
+        return write(records, **kwargs)
+
+    monkeypatch.setattr(bronze, "write_bronze", recorded)
+    monkeypatch.setattr(dq, "_run_suite", _engines_used(dq._run_suite, engines := []))
+    warm_up(spark, replace=False, on_spark=False)
+    assert written == ["warmup", "warmup-next"]  # a new table, then a new day of it: appends only
+    assert engines == ["driver", "driver"]  # GX's own row beside the Spark work, then the collected role
+    assert list(tmp_path.iterdir()) == []
+
+
+def _engines_used(run_suite, engines):
+    def recorded(suite, spark, data):
+        engines.append("driver" if spark is None else "spark")
+        return run_suite(suite, spark, data)
+
+    return recorded

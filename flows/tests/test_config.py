@@ -192,24 +192,36 @@ def _sparse_file(path: Path, size: int) -> None:
 
 
 def test_the_session_is_sized_to_the_largest_day_unless_the_environment_says(tmp_path):
-    from zluri_staging.spark import MEDIUM_DAY_BYTES, QUICK_JIT_MAX_DAYS
+    from zluri_staging.spark import INTERPRETED_DAY_BYTES, MEDIUM_DAY_BYTES, QUICK_JIT_MAX_DAYS
 
     _sparse_file(tmp_path / "sync-day1" / "roles" / "1.json", 1_000)
     _sparse_file(tmp_path / "sync-day2" / "transactions" / "1.json", MEDIUM_DAY_BYTES + 1)
     settings = spark_settings({})
     day1 = spark_for_days(settings, str(tmp_path), ["day1"])
-    assert (day1.driver_memory, day1.jit, day1.memory_fraction) == ("1g", "quick", 0.6)
+    assert (day1.driver_memory, day1.jit, day1.memory_fraction, day1.codegen) == ("1g", "quick", 0.6, False)
     both = spark_for_days(settings, str(tmp_path), ["day1", "day2"])  # a backfill: the largest day
-    assert (both.driver_memory, both.jit, both.memory_fraction) == ("2g", "full", 0.4)
+    assert (both.driver_memory, both.jit, both.memory_fraction, both.codegen) == ("2g", "full", 0.4, True)
     many = spark_for_days(settings, str(tmp_path), ["day1"] * (QUICK_JIT_MAX_DAYS + 1))
     assert (many.driver_memory, many.jit) == ("1g", "full")
     for unknown in (
         spark_for_days(settings, "s3a://bucket/feed", ["day1"]),
         spark_for_days(settings, str(tmp_path), []),
     ):
-        assert (unknown.driver_memory, unknown.jit, unknown.memory_fraction) == ("2g", "full", 0.4)
-    chosen = spark_settings({"ZLURI_SPARK_DRIVER_MEMORY": "4g", "ZLURI_SPARK_JIT": "Full"})
+        assert (unknown.driver_memory, unknown.jit, unknown.memory_fraction, unknown.codegen) == (
+            "2g",
+            "full",
+            0.4,
+            True,
+        )
+    _sparse_file(tmp_path / "sync-day3" / "cards" / "1.json", INTERPRETED_DAY_BYTES + 1)  # more than tiny
+    day3 = spark_for_days(settings, str(tmp_path), ["day3"])
+    assert (day3.jit, day3.codegen) == ("quick", True)
+    chosen = spark_settings(
+        {"ZLURI_SPARK_DRIVER_MEMORY": "4g", "ZLURI_SPARK_JIT": "Full", "ZLURI_SPARK_CODEGEN": "True"}
+    )
     named = spark_for_days(chosen, str(tmp_path), ["day1"])
-    assert (named.driver_memory, named.jit) == ("4g", "full")
+    assert (named.driver_memory, named.jit, named.codegen) == ("4g", "full", True)
+    with pytest.raises(SettingError, match="ZLURI_SPARK_CODEGEN must be true or false, got 'off'"):
+        spark_settings({"ZLURI_SPARK_CODEGEN": "off"})
     with pytest.raises(SettingError, match="ZLURI_SPARK_JIT must be one of full, quick, got 'fast'"):
         spark_settings({"ZLURI_SPARK_JIT": "fast"})

@@ -257,8 +257,8 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
 
     sized = spark_for_days(spark_settings(), str(feed), days)
     print(
-        f"   session: driver memory {sized.driver_memory}, JIT {sized.jit}, memory fraction {sized.memory_fraction}"
-        " (sized to the largest day)",
+        f"   session: driver memory {sized.driver_memory}, JIT {sized.jit}, memory fraction {sized.memory_fraction},"
+        f" {'generated code' if sized.codegen else 'interpreted expressions'} (sized to the largest day)",
         flush=True,
     )
     started = time.perf_counter()

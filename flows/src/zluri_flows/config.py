@@ -249,23 +249,31 @@ def fx_settings(environ: Mapping[str, str] | None = None) -> FxSettings:
     return FxSettings(override_file=override_file, max_staleness_days=days, home=home)
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 def spark_settings(environ: Mapping[str, str] | None = None) -> SparkSettings:
     """``ZLURI_SPARK_MASTER`` (default ``local[*]``), ``ZLURI_SHUFFLE_PARTITIONS`` (default: a handful
     per local core, 64 on a cluster), ``ZLURI_SPARK_UI``, ``ZLURI_SPARK_DRIVER_MEMORY`` and
-    ``ZLURI_SPARK_JIT`` (``quick`` or ``full``; both default to a choice sized to the day's input,
-    see ``spark_for_days``) and ``ZLURI_SPARK_LOG_LEVEL`` (default ERROR)."""
+    ``ZLURI_SPARK_JIT`` (``quick`` or ``full``), ``ZLURI_SPARK_CODEGEN`` (``true``: Spark generates
+    code, ``false``: it interprets; these three default to a choice sized to the day's input, see
+    ``spark_for_days``) and ``ZLURI_SPARK_LOG_LEVEL`` (default ERROR)."""
     env = os.environ if environ is None else environ
     defaults = SparkSettings()
     partitions = int(env.get("ZLURI_SHUFFLE_PARTITIONS", "0"))
     jit = env.get("ZLURI_SPARK_JIT", "").strip().lower() or None
     if jit is not None and jit not in JIT_OPTIONS:
         raise SettingError(f"ZLURI_SPARK_JIT must be one of {', '.join(sorted(JIT_OPTIONS))}, got {jit!r}")
+    codegen = env.get("ZLURI_SPARK_CODEGEN", "").strip().lower() or None
+    if codegen is not None and codegen not in _BOOLEANS:
+        raise SettingError(f"ZLURI_SPARK_CODEGEN must be true or false, got {codegen!r}")
     return SparkSettings(
         master=env.get("ZLURI_SPARK_MASTER", defaults.master),
         shuffle_partitions=partitions or None,
         ui_enabled=env.get("ZLURI_SPARK_UI", defaults.ui_enabled),
         driver_memory=env.get("ZLURI_SPARK_DRIVER_MEMORY", "").strip() or None,
         jit=jit,
+        codegen=None if codegen is None else _BOOLEANS[codegen],
         log_level=env.get("ZLURI_SPARK_LOG_LEVEL", defaults.log_level),
     )
 

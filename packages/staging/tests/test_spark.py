@@ -67,8 +67,9 @@ def test_a_long_backfill_of_small_days_gets_the_full_jit():
 
 
 def test_what_the_settings_name_is_never_resized():
-    chosen = SparkSettings(driver_memory="6g", jit="full", memory_fraction=0.5)
+    chosen = SparkSettings(driver_memory="6g", jit="full", memory_fraction=0.5, codegen=True)
     assert sized_for(chosen, 1024) == chosen
+    assert sized_for(SparkSettings(codegen=False), None).codegen is False
     assert sized_for(SparkSettings(jit="quick"), None).jit == "quick"
     assert sized_for(SparkSettings(driver_memory="3g"), 1024).driver_memory == "3g"
     assert sized_for(SparkSettings(memory_fraction=0.5), None).memory_fraction == 0.5

@@ -17,6 +17,7 @@ import pytest
 from zluri_metrics import RunContext
 from zluri_staging import dq, fx, load, read, stage
 from zluri_staging.read import MissingEntityError
+from zluri_staging.spark import INTERPRETED_CONF
 from zluri_staging.stage import DerivedCounts, StagingSettings, stage_entity
 
 DAY = "2026-01-05"
@@ -233,8 +234,30 @@ def feed(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("spread", [False, True], ids=["a-partition-per-task", "large-files-spread"])
-def test_a_day_stages_all_entities_into_postgres(spark, db_url, feed: Path, tmp_path: Path, monkeypatch, spread):
+def _session_conf(spark, conf: dict[str, str], request) -> None:
+    """``conf`` set on the session for this test, as it was afterwards."""
+    previous = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+
+    def restore() -> None:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+    request.addfinalizer(restore)
+
+
+@pytest.mark.parametrize("variant", ["a-partition-per-task", "large-files-spread", "interpreted"])
+def test_a_day_stages_all_entities_into_postgres(
+    spark, db_url, feed: Path, tmp_path: Path, monkeypatch, request, variant
+):
+    spread = variant == "large-files-spread"
+    if variant == "interpreted":  # as a tiny day's session runs: Spark's interpreters, no generated code
+        _session_conf(spark, INTERPRETED_CONF, request)
+        assert spark.range(3).selectExpr("id + 1")._jdf.queryExecution().executedPlan().nodeName() == "Project"
     if spread:  # every file counts as large: its records are spread over partitions of about 256 bytes
         monkeypatch.setattr(read, "LARGE_FILE_BYTES", 16)
         monkeypatch.setattr(read, "PARTITION_BYTES", 256)

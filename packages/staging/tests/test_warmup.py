@@ -37,7 +37,8 @@ def test_a_run_of_new_tiny_days_warms_up_without_a_replace_or_sparks_checks(spar
         return write(records, **kwargs)
 
     monkeypatch.setattr(bronze, "write_bronze", recorded)
-    monkeypatch.setattr(dq, "_run_suite", _engines_used(dq._run_suite, engines := []))
+    engines: list[str] = []
+    monkeypatch.setattr(dq, "_run_suite", _engines_used(dq._run_suite, engines))
     warm_up(spark, replace=False, on_spark=False)
     assert written == ["warmup", "warmup-next"]  # a new table, then a new day of it: appends only
     assert engines == ["driver", "driver"]  # GX's own row beside the Spark work, then the collected role

@@ -50,6 +50,7 @@ class SparkSettings:
     ui_enabled: str = "false"
     driver_memory: str | None = None  # None: sized to the input; 2g when it is unknown
     jit: str | None = None  # "quick" or "full" (see JIT_OPTIONS); None: sized to the input
+    codegen: bool | None = None  # Spark's generated code; False: its interpreters; None: sized
     memory_fraction: float | None = None  # of the heap for Spark's caches and execution; None: sized
     log_level: str = "ERROR"
 
@@ -102,19 +103,31 @@ JIT_OPTIONS = {
     ),
     "full": (),
 }
+# A day of at most this much input has Spark evaluate expressions with its interpreters rather than
+# generate Java for each plan fragment and compile it (Janino, then the JIT): a day's first run of
+# each entity compiles hundreds of classes, which a few hundred records never repay. On the reference
+# feed (140 KiB a day), one entity at a time on a warm session: its first day 7.9 s in all instead of
+# 10.6 (the slowest step 1.8 s instead of 2.8), its second 5.6 instead of 7.0. An S day (13 MiB,
+# 10,000 transactions) took longer interpreted: 21.0 / 15.2 s instead of 17.0 / 12.1 s, its
+# transactions 0.2-0.3 ms more a record. ``spark.sql.codegen.factoryMode`` is one of Spark's internal
+# settings; Spark itself falls back to the same interpreters whenever generated code fails to
+# compile, and its tests run every expression both ways.
+INTERPRETED_DAY_BYTES = 1 * MIB
+INTERPRETED_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 def sized_for(settings: SparkSettings, input_bytes: int | None, days: int = 1) -> SparkSettings:
-    """``settings`` with the driver memory, JIT and memory fraction it leaves open chosen for a
-    session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown, sized as for a
+    """``settings`` with the driver memory, JIT, memory fraction and code generation it leaves open
+    chosen for a session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown, sized as for a
     large day). Pure."""
     size = _size(input_bytes)
-    tiny = input_bytes is not None and input_bytes <= TINY_DAY_BYTES and days <= QUICK_JIT_MAX_DAYS
+    tiny = _at_most(input_bytes, TINY_DAY_BYTES) and days <= QUICK_JIT_MAX_DAYS
     return replace(
         settings,
         driver_memory=settings.driver_memory or DRIVER_MEMORY[size],
         jit=settings.jit or ("quick" if tiny else "full"),
         memory_fraction=settings.memory_fraction or MEMORY_FRACTION[size],
+        codegen=settings.codegen if settings.codegen is not None else not _at_most(input_bytes, INTERPRETED_DAY_BYTES),
     )
 
 
@@ -189,7 +202,8 @@ def build_spark(
     if class_archive:
         options += classes.java_options(jars_dir)
     builder = builder.config("spark.driver.extraJavaOptions", " ".join(options))
-    for key, value in (extra_conf or {}).items():
+    interpreted = INTERPRETED_CONF if settings.codegen is False else {}
+    for key, value in {**interpreted, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     jars = delta_jars(jars_dir) if jars_dir is not None else []
     try:
@@ -232,6 +246,10 @@ def give_back_heap(spark: SparkSession) -> tuple[int, int]:
         bean.setVMOption("MaxHeapFreeRatio", bounds["MaxHeapFreeRatio"])
         bean.setVMOption("MinHeapFreeRatio", bounds["MinHeapFreeRatio"])
     return before, int(runtime.totalMemory())
+
+
+def _at_most(input_bytes: int | None, bound: int) -> bool:
+    return input_bytes is not None and input_bytes <= bound
 
 
 def _size(input_bytes: int | None) -> str:

@@ -21,8 +21,8 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None, days
     """The run's one SparkSession. A session already running in this process (a backfill's, the
     tests', or that of a run started at the same time in another thread) is reused; one started here
     is stopped when the last run using it ends, never under another run's feet. It carries the extra
-    jars the input and bronze roots need (hadoop-aws for s3a://), and a heap and JIT sized to the
-    largest of ``days`` (``config.spark_for_days``)."""
+    jars the input and bronze roots need (hadoop-aws for s3a://), and a heap, JIT and code generation
+    sized to the largest of ``days`` (``config.spark_for_days``)."""
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zluri_flows.session import warm_up_for_run
+from zluri_flows.session import _days_found, warm_up_for_run
 from zluri_staging import warmup
 from zluri_staging.spark import TINY_DAY_BYTES
 
@@ -35,3 +35,11 @@ def test_the_warm_up_replaces_a_day_only_for_a_rerun_and_checks_on_spark_only_fo
         {"replace": False, "on_spark": False},
         {"replace": True, "on_spark": True},
     ]
+
+
+def test_an_early_session_is_not_warmed_up_for_a_run_whose_day_is_missing(spark, tmp_path):
+    (tmp_path / "sync-day1").mkdir()
+    # A URL is looked at through the session, as a remote root is: the CLI then reports the missing
+    # day at once, instead of after the warm-up.
+    assert _days_found(spark, f"file://{tmp_path}", ["day1"])
+    assert not _days_found(spark, f"file://{tmp_path}", ["day1", "day2"])

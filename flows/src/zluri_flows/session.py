@@ -85,13 +85,26 @@ def start_spark_early(
                 logging.getLogger(__name__).debug("early Spark start failed", exc_info=True)
                 return
             try:
-                warm_up_for_run(session, settings.bronze_root, settings.input(input_root), days)
+                root = settings.input(input_root)
+                if not _days_found(session, root, days):
+                    return  # the CLI reports a usage error at once, without waiting for a warm-up
+                warm_up_for_run(session, settings.bronze_root, root, days)
             except Exception:  # only time is at stake; the run meets any real problem itself
                 logging.getLogger(__name__).debug("Spark warm-up failed", exc_info=True)
 
     thread = threading.Thread(target=start, name="spark-early-start", daemon=True)
     thread.start()
     return thread
+
+
+def _days_found(spark: Any, input_root: str, days: Sequence[str]) -> bool:
+    """Whether every day's folder is there (a remote root can only be looked at with the session)."""
+    try:
+        for day in days:
+            config.check_day_folder(input_root, day, spark)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def warm_up_for_run(spark: Any, bronze_root: str, input_root: str, days: Sequence[str]) -> None:

@@ -66,7 +66,8 @@ def start_spark_early(
     """Start the session the next run will own in the background, then pay its one-off costs
     (``warm_up_for_run``): the CLI calls this first, so they are paid while it imports the flows,
     checks the database and starts Prefect. ``spark_for_run`` waits for both rather than starting
-    another session; if it fails to start, ``spark_for_run`` tries again and reports the error.
+    another session; if it fails to start, ``spark_for_run`` tries again and reports the error. A
+    run whose day folder is missing gets no warm-up: the CLI reports it at once.
 
     The run waits for the warm-up too: on the reference feed the first steps run beside it took
     8.7-11 s each (roles, agents) and the two days 43.0-47.7 s; after it, 1.0-3.4 s and 46.6-47.3 s,

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from zluri_flows.session import _days_found, warm_up_for_run
 from zluri_staging import warmup
 from zluri_staging.spark import TINY_DAY_BYTES
-
-
-def _sized_file(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        handle.truncate(size)
 
 
 def test_the_warm_up_replaces_a_day_only_for_a_rerun_and_checks_on_spark_only_for_more_than_a_tiny_day(
@@ -20,15 +12,13 @@ def test_the_warm_up_replaces_a_day_only_for_a_rerun_and_checks_on_spark_only_fo
 ):
     calls: list[dict[str, bool]] = []
     monkeypatch.setattr(warmup, "warm_up", lambda session, **kwargs: calls.append(kwargs))
-    feed, bronze_root = tmp_path / "feed", tmp_path / "bronze"
-    _sized_file(feed / "sync-day1" / "roles" / "1.json", 1_000)
-    _sized_file(feed / "sync-day2" / "transactions" / "1.json", TINY_DAY_BYTES + 1)
+    bronze_root = tmp_path / "bronze"
     (bronze_root / "cards" / "day=day1").mkdir(parents=True)  # an earlier run wrote day1's cards
 
-    warm_up_for_run(spark, str(bronze_root), str(feed), ["day2"])  # a new day, larger than tiny
-    warm_up_for_run(spark, str(bronze_root), str(feed), ["day1"])  # a re-run of a tiny day
-    warm_up_for_run(spark, str(tmp_path / "none"), str(feed), ["day1"])  # a new tiny day
-    warm_up_for_run(spark, "s3a://bucket/bronze", "s3a://bucket/feed", ["day1"])  # nothing known
+    warm_up_for_run(spark, str(bronze_root), ["day2"], TINY_DAY_BYTES + 1)  # a new day, larger than tiny
+    warm_up_for_run(spark, str(bronze_root), ["day1"], 1_000)  # a re-run of a tiny day
+    warm_up_for_run(spark, str(tmp_path / "none"), ["day1"], 1_000)  # a new tiny day
+    warm_up_for_run(spark, "s3a://bucket/bronze", ["day1"], None)  # nothing known (remote roots)
     assert calls == [
         {"replace": False, "on_spark": True},
         {"replace": True, "on_spark": False},

@@ -251,11 +251,13 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
     """Each day through the flow on one session (as a backfill does), started as ``zluri run`` starts
     it: the session and its warm-up (``zluri_staging.warmup``) run while Prefect's server starts, so
     the first day does not carry the process's one-off costs. Returns the start's figures."""
-    from zluri_flows.config import spark_for_days, spark_settings
+    from zluri_flows.config import largest_day_bytes, spark_settings
     from zluri_flows.flow import zluri_day_pipeline
     from zluri_flows.prefect_api import temporary_api
+    from zluri_staging.spark import sized_for
 
-    sized = spark_for_days(spark_settings(), str(feed), days)
+    largest = largest_day_bytes(str(feed), days)  # listed once, for the session and its warm-up
+    sized = sized_for(spark_settings(), largest, len(days))
     print(
         f"   session: driver memory {sized.driver_memory}, JIT {sized.jit}, memory fraction {sized.memory_fraction},"
         f" {'generated code' if sized.codegen else 'interpreted expressions'} (sized to the largest day)",
@@ -263,7 +265,7 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
     )
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        session = pool.submit(_warm_session, sized, jars_dir, feed, days)
+        session = pool.submit(_warm_session, sized, jars_dir, days, largest)
         with temporary_api() as api:
             start: dict[str, float] = {}
             if api is not None:
@@ -283,7 +285,7 @@ def run_days(feed: Path, days: list[str], jars_dir: Path) -> tuple[dict[str, flo
     return start, runs
 
 
-def _warm_session(sized: Any, jars_dir: Path, feed: Path, days: list[str]) -> tuple[Any, float, float]:
+def _warm_session(sized: Any, jars_dir: Path, days: list[str], largest: int | None) -> tuple[Any, float, float]:
     from zluri_flows.config import Settings
     from zluri_flows.session import warm_up_for_run
     from zluri_staging.spark import build_spark
@@ -291,7 +293,7 @@ def _warm_session(sized: Any, jars_dir: Path, feed: Path, days: list[str]) -> tu
     started = time.perf_counter()
     spark = build_spark(settings=sized, jars_dir=jars_dir)
     built = time.perf_counter()
-    warm_up_for_run(spark, Settings.from_env().bronze_root, str(feed), days)
+    warm_up_for_run(spark, Settings.from_env().bronze_root, days, largest)
     return spark, round(built - started, 1), round(time.perf_counter() - built, 1)
 
 

@@ -22,7 +22,7 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None, days
     tests', or that of a run started at the same time in another thread) is reused; one started here
     is stopped when the last run using it ends, never under another run's feet. It carries the extra
     jars the input and bronze roots need (hadoop-aws for s3a://), and a heap, JIT and code generation
-    sized to the largest of ``days`` (``config.spark_for_days``)."""
+    sized to the largest of ``days`` (``config.largest_day_bytes``)."""
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -33,7 +33,8 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None, days
             if external is None and SparkContext._active_spark_context is not None:
                 external = SparkSession.builder.getOrCreate()  # started by another thread
             if external is None:
-                _spark_owned["session"] = _build(settings, input_root, days)
+                root = settings.input(input_root)
+                _spark_owned["session"] = _build(settings, root, days, config.largest_day_bytes(root, days))
         if external is None:
             _spark_owned["users"] += 1
             session = _spark_owned["session"]
@@ -50,13 +51,13 @@ def spark_for_run(settings: config.Settings, input_root: str | None = None, days
                 session.stop()
 
 
-def _build(settings: config.Settings, input_root: str | None, days: Sequence[str]) -> Any:
-    from zluri_staging.spark import build_spark
+def _build(settings: config.Settings, root: str, days: Sequence[str], largest: int | None) -> Any:
+    """The session of a run of ``days`` under ``root``, the largest of them ``largest`` bytes."""
+    from zluri_staging.spark import build_spark, sized_for
 
     config.apply_process_defaults()
-    root = settings.input(input_root)
     packages = config.spark_packages(root, settings.bronze_root)
-    sized = config.spark_for_days(settings.spark, root, days)
+    sized = sized_for(settings.spark, largest, len(days))
     return build_spark(settings=sized, jars_dir=settings.jars_dir, extra_packages=packages)
 
 
@@ -80,16 +81,17 @@ def start_spark_early(
             # A session this process already runs (the tests', another run's) is the one to use.
             if _spark_owned["session"] is not None or SparkContext._active_spark_context is not None:
                 return
+            root = settings.input(input_root)
             try:
-                session = _spark_owned["session"] = _build(settings, input_root, days)
+                largest = config.largest_day_bytes(root, days)  # listed once, for the session and warm-up
+                session = _spark_owned["session"] = _build(settings, root, days, largest)
             except Exception:  # spark_for_run starts it again and raises the error
                 logging.getLogger(__name__).debug("early Spark start failed", exc_info=True)
                 return
             try:
-                root = settings.input(input_root)
                 if not _days_found(session, root, days):
                     return  # the CLI reports a usage error at once, without waiting for a warm-up
-                warm_up_for_run(session, settings.bronze_root, root, days)
+                warm_up_for_run(session, settings.bronze_root, days, largest)
             except Exception:  # only time is at stake; the run meets any real problem itself
                 logging.getLogger(__name__).debug("Spark warm-up failed", exc_info=True)
 
@@ -108,10 +110,11 @@ def _days_found(spark: Any, input_root: str, days: Sequence[str]) -> bool:
     return True
 
 
-def warm_up_for_run(spark: Any, bronze_root: str, input_root: str, days: Sequence[str]) -> None:
+def warm_up_for_run(spark: Any, bronze_root: str, days: Sequence[str], largest: int | None) -> None:
     """``warm_up`` on the paths a run of ``days`` takes: a bronze day replaced only if one of them
-    is in bronze already (a re-run; a new day is appended), and checks on Spark's engine only if a
-    day is more than tiny (a tiny day's tables are checked on the driver)."""
+    is in bronze already (a re-run; a new day is appended), and checks on Spark's engine only if the
+    largest day (``largest`` bytes, None: unknown) is more than tiny (a tiny day's tables are checked
+    on the driver)."""
     from zluri_staging import bronze
     from zluri_staging.schemas import ENTITIES
     from zluri_staging.spark import TINY_DAY_BYTES
@@ -121,5 +124,4 @@ def warm_up_for_run(spark: Any, bronze_root: str, input_root: str, days: Sequenc
     rewrites = config.is_remote(bronze_root) or any(
         bronze.day_written(spark, root=bronze_root, entity=entity, day=day) for day in days for entity in ENTITIES
     )
-    largest = config.largest_day_bytes(input_root, days)
     warm_up(spark, replace=rewrites, on_spark=largest is None or largest > TINY_DAY_BYTES)

@@ -118,8 +118,8 @@ INTERPRETED_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.
 
 def sized_for(settings: SparkSettings, input_bytes: int | None, days: int = 1) -> SparkSettings:
     """``settings`` with the driver memory, JIT, memory fraction and code generation it leaves open
-    chosen for a session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown, sized as for a
-    large day). Pure."""
+    chosen for a session of ``days`` days that reads ``input_bytes`` at most in one (None: unknown,
+    sized as for a large day). Pure."""
     size = _size(input_bytes)
     tiny = _at_most(input_bytes, TINY_DAY_BYTES) and days <= QUICK_JIT_MAX_DAYS
     return replace(

@@ -80,7 +80,8 @@ def test_the_driver_gets_the_options_of_its_jit():
     assert quick[0].startswith("-Dlog4j.configurationFile=file:")
     # C1 only, the serial collector, and a heap that starts small and shrinks back.
     assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xms384m", "-XX:MaxHeapFreeRatio=30"} <= set(quick)
-    assert driver_java_options(SparkSettings(jit="full"))[1:] == []
+    # Every size collects with the serial collector.
+    assert driver_java_options(SparkSettings(jit="full"))[1:] == ["-XX:+UseSerialGC"]
 
 
 def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cache(spark):
@@ -92,6 +93,8 @@ def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cach
     for option in driver_java_options(large):
         assert option in arguments
     assert "-XX:TieredStopAtLevel=1" not in arguments
+    collectors = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert sorted(c.getName() for c in collectors) == ["Copy", "MarkSweepCompact"]  # the serial collector's
     assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == str(CODEGEN_CACHE_ENTRIES)
     memory = spark.sparkContext._jvm.org.apache.spark.SparkEnv.get().memoryManager()
     heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()

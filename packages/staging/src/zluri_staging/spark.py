@@ -79,8 +79,13 @@ DRIVER_MEMORY = {"small": "1g", "medium": "1280m", "large": "2g"}
 # to copy into and the heap ran out. At 0.4 the same day keeps about 1 GiB and passes; what does not
 # fit is read back from local disk. A small day's caches fit either way and keep Spark's default.
 MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
-# The driver JVM's options per JIT choice: "quick" compiles with C1 only and collects with the
-# serial collector (no concurrent GC threads, a smaller footprint on a heap of 1 GiB). C1 alone
+# The driver JVM's options per JIT choice. Both collect with the serial collector: G1, the JVM's
+# default, runs its marking and refinement in threads beside the work, which two busy cores cannot
+# spare, and its own structures took about 0.08 GiB. An M day (one file of transactions, alternating
+# with G1 in one slow hour) took 54.1, 58.3, 62.2 and 78.0 s at 2.29-2.40 GiB instead of 66.6-70.6 s
+# at 2.56-2.61 GiB, the JVM alone 1.21-1.28 GiB instead of 1.46-1.51. The parallel collector was as
+# fast one entity at a time, but it does not give the heap back (``give_back_heap``).
+# "quick" compiles with C1 only. C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
 # used is resident). Its heap starts at 384 MiB whatever the machine's memory (the JVM's default is
@@ -89,9 +94,9 @@ MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # fell from 1.03-1.10 to 0.79-0.87 GiB at the same speed. A start of 64 MiB saved a little more (the
 # tree's peak 1.75-1.82 GiB instead of 1.79-1.85) but its small young generation was collected
 # 0.3-0.7 s per small entity, and the reference feed's two days took 50-57 s instead of 48-49 s (four
-# runs each, alternating). Not for "full": G1 on a heap kept that tight ran 101 concurrent marking
-# cycles on an M day instead of 40 (50 s of a core instead of 21) and the days took 15-20% longer,
-# for 0.3 GiB.
+# runs each, alternating). Not for "full": on a heap kept that tight G1, then its collector, ran 101
+# concurrent marking cycles on an M day instead of 40 (50 s of a core instead of 21) and the days
+# took 15-20% longer, for 0.3 GiB.
 QUICK_HEAP_START_MIB = 384
 JIT_OPTIONS = {
     "quick": (
@@ -101,7 +106,7 @@ JIT_OPTIONS = {
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ),
-    "full": (),
+    "full": ("-XX:+UseSerialGC",),
 }
 # A day of at most this much input has Spark evaluate expressions with its interpreters rather than
 # generate Java for each plan fragment and compile it (Janino, then the JIT): a day's first run of
@@ -222,7 +227,7 @@ def build_spark(
 
 
 # What a collection may leave free in the driver's heap when the staging of a day is done (see
-# ``give_back_heap``); the JVM's own bounds (G1: 40-70%) return to force afterwards.
+# ``give_back_heap``); the JVM's own bounds (by default 40-70%) return to force afterwards.
 GIVE_BACK_FREE_RATIO = 10
 
 

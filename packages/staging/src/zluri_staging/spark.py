@@ -81,10 +81,11 @@ DRIVER_MEMORY = {"small": "1g", "medium": "1280m", "large": "2g"}
 MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # The driver JVM's options per JIT choice. Both collect with the serial collector: G1, the JVM's
 # default, runs its marking and refinement in threads beside the work, which two busy cores cannot
-# spare, and its own structures took about 0.08 GiB. An M day (one file of transactions, alternating
-# with G1 in one slow hour) took 54.1, 58.3, 62.2 and 78.0 s at 2.29-2.40 GiB instead of 66.6-70.6 s
-# at 2.56-2.61 GiB, the JVM alone 1.21-1.28 GiB instead of 1.46-1.51. The parallel collector was as
-# fast one entity at a time, but it does not give the heap back (``give_back_heap``).
+# spare, and its own structures took about 0.08 GiB. An M day (one file of transactions, in one slow
+# hour, alternating with G1) took 54.1-78.0 s in six runs (five within 63.9 s) at 2.29-2.40 GiB,
+# against 66.6-70.6 s in four at 2.56-2.61 GiB; the JVM alone 1.17-1.29 GiB instead of 1.46-1.51. The
+# parallel collector was as fast one entity at a time, but it does not give the heap back
+# (``give_back_heap``). An L day's heap is full while it stages: no memory saved there.
 # "quick" compiles with C1 only. C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is

@@ -81,7 +81,7 @@ def test_the_driver_gets_the_options_of_its_jit():
     # C1 only, the serial collector, and a heap that starts small and shrinks back.
     assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xms384m", "-XX:MaxHeapFreeRatio=30"} <= set(quick)
     # Every size collects with the serial collector.
-    assert driver_java_options(SparkSettings(jit="full"))[1:] == ["-XX:+UseSerialGC"]
+    assert driver_java_options(SparkSettings(jit="full"))[1:] == ["-XX:+UseSerialGC", "-XX:-ShrinkHeapInSteps"]
 
 
 def test_the_running_jvm_got_the_sessions_heap_jit_memory_share_and_codegen_cache(spark):

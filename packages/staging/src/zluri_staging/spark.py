@@ -79,14 +79,14 @@ DRIVER_MEMORY = {"small": "1g", "medium": "1280m", "large": "2g"}
 # to copy into and the heap ran out. At 0.4 the same day keeps about 1 GiB and passes; what does not
 # fit is read back from local disk. A small day's caches fit either way and keep Spark's default.
 MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
-# The driver JVM's options per JIT choice. Both collect with the serial collector: G1, the JVM's
+# Every session's driver collects with the serial collector (``SERIAL_COLLECTOR``): G1, the JVM's
 # default, runs its marking and refinement in threads beside the work, which two busy cores cannot
 # spare, and its own structures took about 0.08 GiB. An M day (one file of transactions, in one slow
 # hour, alternating with G1) took 54.1-78.0 s in six runs (five within 63.9 s) at 2.29-2.40 GiB,
 # against 66.6-70.6 s in four at 2.56-2.61 GiB; the JVM alone 1.17-1.29 GiB instead of 1.46-1.51. The
 # parallel collector was as fast one entity at a time, but it does not give the heap back
 # (``give_back_heap``). An L day's heap is full while it stages: no memory saved there.
-# "quick" compiles with C1 only. C1 alone
+# The driver JVM's options per JIT choice: "quick" compiles with C1 only. C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
 # used is resident). Its heap starts at 384 MiB whatever the machine's memory (the JVM's default is
@@ -107,12 +107,11 @@ SERIAL_COLLECTOR = ("-XX:+UseSerialGC", "-XX:-ShrinkHeapInSteps")
 JIT_OPTIONS = {
     "quick": (
         "-XX:TieredStopAtLevel=1",
-        *SERIAL_COLLECTOR,
         "-XX:ReservedCodeCacheSize=240m",
         "-XX:MinHeapFreeRatio=10",
         "-XX:MaxHeapFreeRatio=30",
     ),
-    "full": SERIAL_COLLECTOR,
+    "full": (),
 }
 # A day of at most this much input has Spark evaluate expressions with its interpreters rather than
 # generate Java for each plan fragment and compile it (Janino, then the JIT): a day's first run of
@@ -270,9 +269,10 @@ def _size(input_bytes: int | None) -> str:
 
 
 def driver_java_options(settings: SparkSettings) -> list[str]:
-    """The driver JVM's options: the bundled log4j configuration and the settings' JIT's options."""
+    """The driver JVM's options: the bundled log4j configuration, the serial collector and the
+    settings' JIT's options."""
     log4j = Path(__file__).with_name("data") / "log4j2.properties"
-    options = [f"-Dlog4j.configurationFile={log4j.as_uri()}", *JIT_OPTIONS[str(settings.jit)]]
+    options = [f"-Dlog4j.configurationFile={log4j.as_uri()}", *SERIAL_COLLECTOR, *JIT_OPTIONS[str(settings.jit)]]
     if settings.jit == "quick":  # never above the maximum: the JVM would not start
         options.append(f"-Xms{min(QUICK_HEAP_START_MIB, _mib(settings.driver_memory) or QUICK_HEAP_START_MIB)}m")
     return options

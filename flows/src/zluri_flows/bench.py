@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -344,6 +345,14 @@ def _fresh_home(base: Path, name: str) -> tuple[Path, str, int | None]:
     return home, server.url, server.pid
 
 
+def _discard_home(home: Path, *, keep: bool) -> None:
+    """A layout's home holds a whole database and bronze copy (gigabytes at L): removed unless kept."""
+    if keep:
+        print(f"   home kept: {home}")
+        return
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def _ratio(value: float | None, floor: float | None) -> str:
     if not value or not floor:
         return "-"
@@ -392,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--transactions", type=int, help="override the scale's transactions per day")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "zluri-bench")
+    parser.add_argument(
+        "--keep-homes",
+        action="store_true",
+        help="keep each layout's home (database, bronze, reports) under OUT/homes; by default it is removed"
+        " once its figures are printed",
+    )
     parser.add_argument("--floor-only", nargs=3, metavar=("FEED", "DAY", "JARS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     apply_process_defaults()
@@ -424,16 +439,15 @@ def main(argv: list[str] | None = None) -> int:
             with TreeMemory(pid) as memory:
                 start, runs = run_days(feed, days, jars_dir)
             pg_floor = postgres_floor(url)
-        except BaseException:
+            report(layout, feed, floor, runs, pg_floor)
+            print(f"   before the days (shared by them): {_describe_start(start)}")
+            print(f"   peak RSS of the process tree: {memory.describe()}")
+            problems[layout] = check_truth(url, feed)
+            print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
+            summary.append((layout, [r.seconds for r in runs], memory))
+        finally:
             embedded.stop(home)
-            raise
-        report(layout, feed, floor, runs, pg_floor)
-        print(f"   before the days (shared by them): {_describe_start(start)}")
-        print(f"   peak RSS of the process tree: {memory.describe()}")
-        problems[layout] = check_truth(url, feed)
-        print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
-        summary.append((layout, [r.seconds for r in runs], memory))
-        embedded.stop(home)
+            _discard_home(home, keep=args.keep_homes)
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for layout, seconds, memory in summary:
         print(

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import pyspark
 from pyspark.sql import SparkSession
 
-from zluri_staging import classes
+from zluri_staging import classes, gateway
 
 # Compiled classes of generated code kept per JVM (Spark's default, 100, is fewer than one day's).
 CODEGEN_CACHE_ENTRIES = 4096
@@ -228,6 +228,9 @@ def build_spark(
             "run 'zluri setup-spark' where the registry is reachable."
         ) from exc
     spark.sparkContext.setLogLevel(settings.log_level)
+    # Every Column and DataFrame call resolved its JVM class and method again: a third of the calls
+    # into the JVM that staging makes.
+    gateway.remember_lookups(spark.sparkContext._jvm)
     return spark
 
 

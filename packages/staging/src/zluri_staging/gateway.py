@@ -20,7 +20,7 @@ from py4j.java_gateway import JavaClass, JavaMember, JVMView
 __all__ = ["RememberingClass", "RememberingView", "remember_lookups"]
 
 
-class RememberingClass(JavaClass):  # type: ignore[misc]
+class RememberingClass(JavaClass):
     """A Java class whose static methods and nested classes are looked up once."""
 
     def __getattr__(self, name: str) -> Any:
@@ -30,7 +30,7 @@ class RememberingClass(JavaClass):  # type: ignore[misc]
         return member
 
 
-class RememberingView(JVMView):  # type: ignore[misc]
+class RememberingView(JVMView):
     """A JVM view whose classes are looked up once (packages and unknown names as before)."""
 
     def __getattr__(self, name: str) -> Any:

@@ -346,7 +346,8 @@ def _fresh_home(base: Path, name: str) -> tuple[Path, str, int | None]:
 
 
 def _discard_home(home: Path, *, keep: bool) -> None:
-    """A layout's home holds a whole database and bronze copy (gigabytes at L): removed unless kept."""
+    """A layout's home holds a whole database and bronze copy (gigabytes at L): removed once its
+    figures are printed, unless kept. The home of a layout that failed is always kept, to look into."""
     if keep:
         print(f"   home kept: {home}")
         return
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-homes",
         action="store_true",
         help="keep each layout's home (database, bronze, reports) under OUT/homes; by default it is removed"
-        " once its figures are printed",
+        " once its figures are printed (a failed layout's is always kept)",
     )
     parser.add_argument("--floor-only", nargs=3, metavar=("FEED", "DAY", "JARS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -445,9 +446,12 @@ def main(argv: list[str] | None = None) -> int:
             problems[layout] = check_truth(url, feed)
             print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
             summary.append((layout, [r.seconds for r in runs], memory))
-        finally:
+        except BaseException:
             embedded.stop(home)
-            _discard_home(home, keep=args.keep_homes)
+            print(f"   home kept (the layout failed): {home}", file=sys.stderr)
+            raise
+        embedded.stop(home)
+        _discard_home(home, keep=args.keep_homes)
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for layout, seconds, memory in summary:
         print(

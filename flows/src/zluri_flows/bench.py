@@ -447,10 +447,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   truth: {'matches' if not problems[layout] else '; '.join(problems[layout])}")
             summary.append((layout, [r.seconds for r in runs], memory))
         except BaseException:
-            embedded.stop(home)
             print(f"   home kept (the layout failed): {home}", file=sys.stderr)
             raise
-        embedded.stop(home)
+        finally:
+            embedded.stop(home)
         _discard_home(home, keep=args.keep_homes)
     print(f"\n== summary ({args.scale}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for layout, seconds, memory in summary:

@@ -86,6 +86,11 @@ MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # against 66.6-70.6 s in four at 2.56-2.61 GiB; the JVM alone 1.17-1.29 GiB instead of 1.46-1.51. The
 # parallel collector was as fast one entity at a time, but it does not give the heap back
 # (``give_back_heap``). An L day's heap is full while it stages: no memory saved there.
+# A full collection shrinks the heap to its bounds at once (``-XX:-ShrinkHeapInSteps``): by default
+# the serial collector damps the shrinking (none at the first such collection, 10% of it at the
+# second, 40% at the third), so ``give_back_heap``'s one collection gave nothing back (989 MiB
+# committed before and after; 365 MiB after without the damping, the JVM's RSS 1.27 -> 0.65 GiB).
+SERIAL_COLLECTOR = ("-XX:+UseSerialGC", "-XX:-ShrinkHeapInSteps")
 # The driver JVM's options per JIT choice: "quick" compiles with C1 only. C1 alone
 # reserves a code cache of 48 MiB, which Spark and Delta filled during the second day of one session
 # ("CodeCache is full. Compiler has been disabled."): it gets the tiered JIT's 240 MiB (only what is
@@ -99,11 +104,6 @@ MEMORY_FRACTION = {"small": 0.6, "medium": 0.4, "large": 0.4}
 # concurrent marking cycles on an M day instead of 40 (50 s of a core instead of 21) and the days
 # took 15-20% longer, for 0.3 GiB.
 QUICK_HEAP_START_MIB = 384
-# The serial collector, and a full collection that shrinks the heap to its bounds at once: by default
-# it damps the shrinking (none at the first such collection, 10% of it at the second, 40% at the
-# third), so ``give_back_heap``'s one collection gave nothing back (989 MiB committed before and
-# after; 365 MiB after without the damping, the JVM's RSS 1.27 -> 0.65 GiB).
-SERIAL_COLLECTOR = ("-XX:+UseSerialGC", "-XX:-ShrinkHeapInSteps")
 JIT_OPTIONS = {
     "quick": (
         "-XX:TieredStopAtLevel=1",

@@ -38,6 +38,7 @@ from pyspark.sql import types as T
 from zluri_staging.fs import S3Settings, open_s3a
 from zluri_staging.schemas import ENTITIES, INPUT_FILES, EntitySpec
 from zluri_staging.split import ERR_EMPTY, ERR_NOT_JSON, ERR_NOT_OBJECT, ERR_NOT_UTF8, FileSplit
+from zluri_staging.worker import arrow_without_pandas
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ def _split_bins(
     listing travels in the function itself, so no other Python step (and worker) feeds the task."""
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        arrow_without_pandas()
         for batch in batches:
             for number in batch.column(0).to_pylist():
                 yield from _split_files(bins[number], layout, s3)
@@ -244,6 +246,7 @@ def _split_files(files: Iterable[_Listed], layout: str, s3: S3Settings | None) -
 
 def _split_texts(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        arrow_without_pandas()
         for batch in batches:
             for source_file, value in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                 yield from split_rows(source_file, io.BytesIO(value.encode("utf-8")), layout)

@@ -8,6 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+# The script below imports these; imported here too, so they are there wherever the test runs (Pants
+# gives a test the modules its imports name).
+from zluri_staging import load, read, worker  # noqa: F401
 from zluri_staging.split import ERR_NOT_OBJECT
 
 # Run in a fresh interpreter: the test process has pandas imported already (Great Expectations).

@@ -7,7 +7,8 @@ whether the values are pandas objects and, to know, imports pandas if it is inst
 and about 50 MiB in every worker, which never hands pyarrow a pandas object. ``arrow_without_pandas``
 lets pyarrow look for pandas once while that import is refused, so its checks answer "not pandas"
 from then on. Nothing else changes: pandas can still be imported, and a conversion to pandas
-(``to_pandas``) imports it as before.
+(``to_pandas``) imports it as before. A conversion that infers its type imports pandas all the same
+(Arrow's inference looks for pandas' missing-value markers): the workers give every one its type.
 """
 
 from __future__ import annotations

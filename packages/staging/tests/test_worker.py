@@ -13,7 +13,8 @@ import textwrap
 from zluri_staging import load, read, worker  # noqa: F401
 from zluri_staging.split import ERR_NOT_OBJECT
 
-# Run in a fresh interpreter: the test process has pandas imported already (Great Expectations).
+# Run in a fresh interpreter, from a file as test_classes runs its session (under `python -c`,
+# importing pyspark.sql.connect ends the process): the test process has pandas imported already.
 WORKER = textwrap.dedent(
     """
     import io, json, sys
@@ -44,9 +45,11 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_a_worker_converts_without_importing_pandas():
+def test_a_worker_converts_without_importing_pandas(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run([sys.executable, "-c", WORKER], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {

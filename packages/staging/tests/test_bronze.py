@@ -12,11 +12,15 @@ from typing import Any
 from chispa import assert_df_equality
 
 from zluri_staging.bronze import (
+    CHECKPOINT_INTERVAL,
+    CHECKPOINT_PROPERTY,
+    bronze_frame,
     bronze_path,
     day_written,
     default_root,
     lock_name,
     prepare_write,
+    table_properties,
     write_bronze,
 )
 
@@ -241,3 +245,42 @@ def test_vacuum_removes_files_no_version_needs_and_keeps_the_table_readable(spar
         r["raw_record"] for r in spark.read.format("delta").load(bronze_path(tmp_path / "bronze", "roles")).collect()
     ] == ['{"run":"run-3"}']
     assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"
+
+
+def _checkpoint_interval(spark, table: str) -> str | None:
+    return table_properties(spark, table).get(CHECKPOINT_PROPERTY)
+
+
+def test_a_new_table_checkpoints_its_log_every_hundredth_commit_and_vacuum_aligns_an_older_one(spark, tmp_path: Path):
+    from contextlib import nullcontext
+
+    from zluri_staging.bronze import vacuum_bronze
+
+    root = tmp_path / "bronze"
+    frame = spark.createDataFrame([("sync/roles/1.json", 0, '{"id":1}', None)], RECORDS)
+    for n in range(11):  # Delta's default would write a checkpoint in the tenth commit (version 10)
+        write_bronze(frame, root=root, entity="roles", day=f"day{n}", flow_run_id="run", day_lock=nullcontext)
+    table = bronze_path(root, "roles")
+    assert _checkpoint_interval(spark, table) == str(CHECKPOINT_INTERVAL) == "100"
+    log_folder = Path(table) / "_delta_log"
+    assert len(list(log_folder.glob("*.json"))) == 11 and not list(log_folder.glob("*checkpoint*"))
+    assert spark.read.format("delta").load(table).count() == 11
+
+    # A table an earlier release created has no interval of its own (Delta's 10): a write leaves it
+    # so, a dry run too; a vacuum sets it, once.
+    older = bronze_path(root, "cards")
+    at = datetime(2026, 1, 6, 12, 0, 0)
+    bronze_frame(frame, day="day1", flow_run_id="run", ingested_at=at).write.format("delta").partitionBy("day").save(
+        older
+    )
+    write_bronze(frame, root=root, entity="cards", day="day2", flow_run_id="run", day_lock=nullcontext)
+    vacuum_bronze(spark, str(root), retention_hours=24, dry_run=True)
+    assert _checkpoint_interval(spark, older) is None
+    vacuum_bronze(spark, str(root), retention_hours=24, dry_run=False)
+    assert _checkpoint_interval(spark, older) == "100"
+    versions = spark.sql(f"describe history delta.`{older}`").select("operation").collect()
+    assert [r["operation"] for r in versions].count("SET TBLPROPERTIES") == 1
+    vacuum_bronze(spark, str(root), retention_hours=24, dry_run=False)
+    versions = spark.sql(f"describe history delta.`{older}`").select("operation").collect()
+    assert [r["operation"] for r in versions].count("SET TBLPROPERTIES") == 1
+    assert spark.read.format("delta").load(older).count() == 2

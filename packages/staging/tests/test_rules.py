@@ -108,6 +108,43 @@ def test_split_joins_every_failing_reason_blocks_after_blocking_rules_and_fails_
     )
 
 
+def test_a_blocking_rule_in_the_middle_keeps_the_reasons_before_it_and_stops_those_after(spark):
+    frame = spark.createDataFrame(
+        [
+            ("ok", 1, 1, "{", None),
+            ("a and b", -1, None, "{", None),
+            ("a, then c", -1, None, "[", None),  # b is not looked at once c fails
+            ("c only", 1, None, "[", None),
+            ("c null", -1, None, None, None),  # a null predicate fails closed, a blocking one too
+            ("unreadable", -1, None, "[", "broken"),
+        ],
+        "source_file string, a int, b int, c string, read_error string",
+    )
+    rule_list = [
+        Rule("readable", F.col("read_error"), F.col("read_error").isNull(), blocking=True),
+        Rule("a_positive", "a not positive", F.col("a") > 0),
+        Rule("c_object", F.concat(F.lit("c is "), F.col("c")), F.col("c").startswith("{"), blocking=True),
+        Rule("b_present", "b missing", F.col("b").isNotNull()),
+    ]
+    reasons = {
+        row["source_file"]: row[REASON]
+        for row in rules.annotate(frame, rule_list).select("source_file", REASON).collect()
+    }
+    assert reasons == {
+        "ok": None,
+        "a and b": "a not positive; b missing",
+        "a, then c": "a not positive; c is [",
+        "c only": "c is [",
+        "c null": "a not positive",  # c's reason names its null value; b is not looked at
+        "unreadable": "broken",
+    }
+    # Only blocking rules, the last of them failing; and no rules at all.
+    last = [rule_list[0], rule_list[2]]
+    only = {r["source_file"]: r[REASON] for r in rules.annotate(frame, last).select("source_file", REASON).collect()}
+    assert only["c only"] == "c is [" and only["ok"] is None and only["unreadable"] == "broken"
+    assert rules.annotate(frame, []).where(F.col(REASON).isNotNull()).count() == 0
+
+
 # -- entities -------------------------------------------------------------------------------------
 
 AGENT: dict[str, Any] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -251,9 +251,12 @@ def _checkpoint_interval(spark, table: str) -> str | None:
     return table_properties(spark, table).get(CHECKPOINT_PROPERTY)
 
 
-def test_a_new_table_checkpoints_its_log_every_hundredth_commit_and_vacuum_aligns_an_older_one(spark, tmp_path: Path):
-    from contextlib import nullcontext
+def _property_changes(spark, table: str) -> int:
+    history = spark.sql(f"describe history delta.`{table}`").select("operation").collect()
+    return [r["operation"] for r in history].count("SET TBLPROPERTIES")
 
+
+def test_a_new_table_checkpoints_its_log_every_hundredth_commit_and_vacuum_aligns_an_older_one(spark, tmp_path: Path):
     from zluri_staging.bronze import vacuum_bronze
 
     root = tmp_path / "bronze"
@@ -279,9 +282,7 @@ def test_a_new_table_checkpoints_its_log_every_hundredth_commit_and_vacuum_align
     assert _checkpoint_interval(spark, older) is None
     vacuum_bronze(spark, str(root), retention_hours=0, dry_run=False)
     assert _checkpoint_interval(spark, older) == "100"
-    versions = spark.sql(f"describe history delta.`{older}`").select("operation").collect()
-    assert [r["operation"] for r in versions].count("SET TBLPROPERTIES") == 1
+    assert _property_changes(spark, older) == 1
     vacuum_bronze(spark, str(root), retention_hours=0, dry_run=False)
-    versions = spark.sql(f"describe history delta.`{older}`").select("operation").collect()
-    assert [r["operation"] for r in versions].count("SET TBLPROPERTIES") == 1
+    assert _property_changes(spark, older) == 1
     assert spark.read.format("delta").load(older).count() == 2

@@ -156,19 +156,18 @@ def table_properties(spark: SparkSession, table: str) -> dict[str, str]:
     return {row["key"]: row["value"] for row in spark.sql(f"show tblproperties delta.`{table}`").collect()}
 
 
-def align_checkpoint_interval(spark: SparkSession, table: str) -> bool:
+def align_checkpoint_interval(spark: SparkSession, table: str) -> None:
     """Give a table created before bronze set its checkpoint interval (Delta's default then applies)
-    ``CHECKPOINT_INTERVAL``; True if it was changed. One metadata commit, which any writer of the
-    table meets as a conflict and retries (as this does)."""
+    ``CHECKPOINT_INTERVAL``: one metadata commit, which any writer of the table meets as a conflict
+    and retries (as this does)."""
     if table_properties(spark, table).get(CHECKPOINT_PROPERTY) == str(CHECKPOINT_INTERVAL):
-        return False
+        return
 
     def alter() -> None:
         spark.sql(f"alter table delta.`{table}` set tblproperties ('{CHECKPOINT_PROPERTY}' = '{CHECKPOINT_INTERVAL}')")
 
     retry_concurrent(alter, what=f"checkpoint interval of {table}")
     log.info("bronze table %s: a checkpoint of its log every %d commits", table, CHECKPOINT_INTERVAL)
-    return True
 
 
 def _concurrent_modification() -> tuple[type[BaseException], ...]:
@@ -251,8 +250,8 @@ def folder_bytes(path: str) -> int:
 
 def vacuum_bronze(spark: SparkSession, bronze_root: str, *, retention_hours: float, dry_run: bool) -> list[Vacuumed]:
     """Vacuum every bronze table under ``bronze_root``: delete data files that no table version
-    written within ``retention_hours`` still needs, and (unless ``dry_run``) give a table so vacuumed
-    that an earlier release created ``CHECKPOINT_INTERVAL``. Below Delta's 7-day safety floor its check is
+    written within ``retention_hours`` still needs; unless ``dry_run``, a table it vacuums that an
+    earlier release created also gets ``CHECKPOINT_INTERVAL``. Below Delta's 7-day safety floor its check is
     lifted for this call (the caller keeps at least an hour, so a concurrent writer's files, written
     minutes ago and not yet committed, are never taken)."""
     # Lifted for these calls only: Delta's 7-day floor, and its file listing spread over 10,000 tasks

@@ -47,6 +47,20 @@ def test_parse_reads_quotes_as_printed_and_the_date_range():
     assert history.oldest == fx_history.read_history(fx_history.bundled_file()).oldest
 
 
+def test_every_currency_reads_as_the_csv_row_by_row():
+    # Each currency's quotes are built when first looked up: all of them, against the plain reading.
+    lines = [line.split(",") for line in bundled_csv().splitlines() if line.strip()]
+    codes = [code.strip() for code in lines[0]]
+    expected: dict[str, dict[date, str]] = {code: {} for code in codes[1:] if code}
+    for cells in lines[1:]:
+        for code, quote in zip(codes[1:], cells[1:]):
+            if code and quote.strip() not in ("", "N/A"):
+                expected[code][date.fromisoformat(cells[0].strip())] = quote.strip()
+    quotes = fx_history.read_history(fx_history.bundled_file()).quotes
+    assert sorted(quotes) == sorted(expected) and len(expected) > 30
+    assert {code: dict(quotes[code]) for code in quotes} == expected
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

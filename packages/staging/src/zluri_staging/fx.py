@@ -22,7 +22,7 @@ import csv
 import decimal
 import functools
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -119,7 +119,7 @@ def iso_currency_codes() -> frozenset[str]:
 # ---------------------------------------------------------------------------------------------
 # Rate series: per currency, ascending publication dates and the USD-per-unit rate of each.
 
-_Series = tuple[list[date], list[tuple[Decimal, str]]]
+_Series = tuple[list[date], "_EcbPoints | list[tuple[Decimal, str]]"]
 
 
 def _history_key(history_file: Path | None) -> tuple[str, int, int]:
@@ -151,17 +151,30 @@ def _ecb_usd_series_of(currency: str, path: str, mtime_ns: int, size: int) -> _S
     own = None if currency == ECB_REFERENCE else quotes.get(currency)
     if currency != ECB_REFERENCE and own is None:
         return [], []
-    points: dict[date, tuple[Decimal, str]] = {}
-    for published, usd_quote in usd.items():
-        if own is None:
-            points[published] = (_quantize(Decimal(usd_quote)), SOURCE_ECB)
-        elif published in own:
-            points[published] = (
-                _quantize(_RATE_CONTEXT.divide(Decimal(usd_quote), Decimal(own[published]))),
-                SOURCE_ECB,
-            )
-    dates = sorted(points)
-    return dates, [points[d] for d in dates]
+    dates = sorted(usd if own is None else usd.keys() & own.keys())
+    return dates, _EcbPoints(dates, usd, own)
+
+
+class _EcbPoints:
+    """The USD-per-unit rate of each of ``dates``: EURUSD / EURccy (EURUSD itself when ``own`` is
+    None, for EUR), worked out when a date is first looked up: a batch needs a few of the thousands
+    of dates since 1999, and working them all out took longer than reading the file."""
+
+    def __init__(self, dates: list[date], usd: Mapping[date, str], own: Mapping[date, str] | None) -> None:
+        self._dates, self._usd, self._own = dates, usd, own
+        self._done: dict[date, tuple[Decimal, str]] = {}
+
+    def __getitem__(self, index: int) -> tuple[Decimal, str]:
+        published = self._dates[index]
+        point = self._done.get(published)
+        if point is None:
+            usd = Decimal(self._usd[published])
+            rate = usd if self._own is None else _RATE_CONTEXT.divide(usd, Decimal(self._own[published]))
+            point = self._done[published] = (_quantize(rate), SOURCE_ECB)
+        return point
+
+    def __iter__(self) -> Iterator[tuple[Decimal, str]]:
+        return (self[i] for i in range(len(self._dates)))
 
 
 def read_override_file(path: Path) -> dict[str, dict[date, Decimal]]:

@@ -23,6 +23,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,12 +41,38 @@ class HistoryFileError(ValueError):
     """A rate history file is not a readable ECB history (bad zip, wrong CSV, no USD column...)."""
 
 
+class Quotes(Mapping[str, Mapping[date, str]]):
+    """Per currency code, its quotes by publication date. A currency's mapping is built when it is
+    first looked up: a run needs a few of the forty-odd columns, and building them all took longer
+    than reading the file."""
+
+    def __init__(self, codes: list[str], rows: list[tuple[date, list[str]]]) -> None:
+        self._columns = {code: n for n, code in enumerate(codes, start=1) if code}  # the last of a repeated code
+        self._rows = rows  # each dated row's cells, the date first
+        self._built: dict[str, dict[date, str]] = {}
+
+    def __getitem__(self, code: str) -> dict[date, str]:
+        built = self._built.get(code)
+        if built is None:
+            n = self._columns[code]
+            quotes = ((published, cells[n].strip()) for published, cells in self._rows if n < len(cells))
+            built = {published: quote for published, quote in quotes if quote not in ("", "N/A")}
+            self._built[code] = built  # two threads may build it at once: the same dict either way
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
 @dataclass(frozen=True)
 class History:
     """Units of each currency per EUR by publication date, as the exact strings the ECB printed
     (kept as text so no float ever touches a rate)."""
 
-    quotes: dict[str, dict[date, str]]
+    quotes: Quotes
     newest: date
     oldest: date
 
@@ -85,18 +112,15 @@ def parse_history(data: bytes, name: str = "rate history") -> History:
     header = [code.strip() for code in next(rows, [])]
     if not header or header[0] != "Date" or "USD" not in header:
         raise HistoryFileError(f"{name}: the CSV header must start with 'Date' and name USD, got {header[:4]}")
-    quotes: dict[str, dict[date, str]] = {code: {} for code in header[1:] if code}
+    dated: list[tuple[date, list[str]]] = []
     for number, row in enumerate(rows, start=2):
         if not row or not row[0].strip():
             continue
         try:
-            published = date.fromisoformat(row[0].strip())
+            dated.append((date.fromisoformat(row[0].strip()), row))
         except ValueError:
             raise HistoryFileError(f"{name}: line {number}: {row[0]!r} is not a date") from None
-        for code, quote in zip(header[1:], row[1:]):
-            quote = quote.strip()
-            if code and quote not in ("", "N/A"):
-                quotes[code][published] = quote
+    quotes = Quotes(header[1:], dated)
     if not quotes["USD"]:
         raise HistoryFileError(f"{name}: the CSV has no USD rate at all")
     return History(quotes=quotes, newest=max(quotes["USD"]), oldest=min(quotes["USD"]))

@@ -116,6 +116,7 @@ def test_a_blocking_rule_in_the_middle_keeps_the_reasons_before_it_and_stops_tho
             ("a, then c", -1, None, "[", None),  # b is not looked at once c fails
             ("c only", 1, None, "[", None),
             ("c null", -1, None, None, None),  # a null predicate fails closed, a blocking one too
+            ("c null alone", 1, 1, None, None),  # ... and c's reason, null too, gives the rule's name
             ("unreadable", -1, None, "[", "broken"),
         ],
         "source_file string, a int, b int, c string, read_error string",
@@ -135,7 +136,8 @@ def test_a_blocking_rule_in_the_middle_keeps_the_reasons_before_it_and_stops_tho
         "a and b": "a not positive; b missing",
         "a, then c": "a not positive; c is [",
         "c only": "c is [",
-        "c null": "a not positive",  # c's reason names its null value; b is not looked at
+        "c null": "a not positive; c_object failed",  # c's reason is null: the rule's name; b is not looked at
+        "c null alone": "c_object failed",
         "unreadable": "broken",
     }
     # Only blocking rules, the last of them failing; and no rules at all.

@@ -4,7 +4,8 @@ A ``Rule`` is a name, a reason (text, or a Column when the reason names a value)
 that is TRUE for a valid row. ``annotate`` evaluates every rule and gives a row that fails any
 the failing reasons joined ("transaction_id missing; original_amount not numeric");
 ``classify.classify`` quarantines such rows. A null predicate counts as a failure: a rule that
-cannot decide never lets a row through.
+cannot decide never lets a row through. Nor does a reason Column that comes out null or empty: the
+row's reason then names the rule ("c_object failed").
 
 A *blocking* rule stops the evaluation of the rules after it for rows that fail it: an unreadable
 file or a record that is not an object would otherwise also "fail" every field rule, which would
@@ -53,11 +54,17 @@ def failure_reasons(rules: Sequence[Rule]) -> Column:
     entries: list[Column] = []
     for rule in rules:
         fails = ~F.coalesce(rule.predicate, F.lit(False))
-        reason = F.lit(rule.reason) if isinstance(rule.reason, str) else rule.reason
+        reason = F.lit(rule.reason) if isinstance(rule.reason, str) else _named(rule.reason, rule.name)
         entries.append(F.when(~blocked & fails, reason))
         if rule.blocking:
             blocked = blocked | fails
     return F.nullif(F.concat_ws(SEPARATOR, *entries), F.lit("")) if entries else F.lit(None).cast("string")
+
+
+def _named(reason: Column, name: str) -> Column:
+    """A reason Column that is null or empty on a failing row (``concat`` with a null value) gives the
+    rule's name instead: the join skips a null entry, so that row would otherwise pass."""
+    return F.coalesce(F.nullif(reason, F.lit("")), F.lit(f"{name} failed"))
 
 
 def annotate(df: DataFrame, rules: Sequence[Rule] | Column) -> DataFrame:
@@ -256,7 +263,10 @@ def transaction_rules(currencies: frozenset[str] | None = None) -> list[Rule]:
     code = F.col("original_currency")
     # One SQL expression instead of a literal per code: 180 codes cost 700 Py4J round trips as Columns.
     known_code = F.expr(f"original_currency IN ({', '.join(sql_string(c) for c in codes)})")
-    convertible = F.col("original_amount").isNotNull() & known_code & F.col("occurred_at").isNotNull()
+    # False, not null, for a missing currency: the rules on the rate apply only to what can be converted.
+    convertible = F.coalesce(
+        F.col("original_amount").isNotNull() & known_code & F.col("occurred_at").isNotNull(), F.lit(False)
+    )
     return [
         readable(),
         present(_r("id"), "transaction_id"),

@@ -5,7 +5,7 @@ that is TRUE for a valid row. ``annotate`` evaluates every rule and gives a row 
 the failing reasons joined ("transaction_id missing; original_amount not numeric");
 ``classify.classify`` quarantines such rows. A null predicate counts as a failure: a rule that
 cannot decide never lets a row through. Nor does a reason Column that comes out null or empty: the
-row's reason then names the rule ("c_object failed").
+row's reason then names the rule ("original_currency_known failed").
 
 A *blocking* rule stops the evaluation of the rules after it for rows that fail it: an unreadable
 file or a record that is not an object would otherwise also "fail" every field rule, which would

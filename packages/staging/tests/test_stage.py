@@ -250,7 +250,9 @@ def _session_conf(spark, conf: dict[str, str], request) -> None:
     request.addfinalizer(restore)
 
 
-@pytest.mark.parametrize("variant", ["a-partition-per-task", "large-files-spread", "interpreted"])
+@pytest.mark.parametrize(
+    "variant", ["a-partition-per-task", "large-files-spread", "large-one-partition", "interpreted"]
+)
 def test_a_day_stages_all_entities_into_postgres(
     spark, db_url, feed: Path, tmp_path: Path, monkeypatch, request, variant
 ):
@@ -263,6 +265,8 @@ def test_a_day_stages_all_entities_into_postgres(
         monkeypatch.setattr(read, "PARTITION_BYTES", 256)
         # and every frame as a large day's: classified and copied in partitions, derived ids and
         # references joined on Spark, data quality run on Spark; the outcome is the same
+        monkeypatch.setattr(load, "ONE_TASK_ROWS", 0)
+    if variant == "large-one-partition":  # large frames, each cut by one task: spread by key to be classified
         monkeypatch.setattr(load, "ONE_TASK_ROWS", 0)
     home = tmp_path / "home"
 

@@ -95,6 +95,7 @@ class EntityInput:
 
     parsed: DataFrame
     listed: list[str]
+    partitions: int = 1  # of ``parsed``: one per task that cut files, or a large file's spread
 
 
 def entity_dir(input_root: str, day: str, entity: str) -> str:
@@ -316,7 +317,9 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     split = spark.range(len(bins), numPartitions=len(bins)).mapInArrow(_split_bins(bins, spec.layout, s3), SPLIT_SCHEMA)
     if max(f.size for f in files) > LARGE_FILE_BYTES:
         split = split.repartition(partitions, "source_file", "position")
-    return EntityInput(with_record(split, spec), listed)
+    else:
+        partitions = len(bins)
+    return EntityInput(with_record(split, spec), listed, partitions)
 
 
 def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:

@@ -273,6 +273,7 @@ class _Read:
     input_files: pa.Table  # one row per input file: entity, source_file, sha256, records
     bronze: Future[str]  # the bronze write, running until the commit waits for it; its error is the step's
     surveyed: pa.Table | None = None  # the rows of the plan's survey
+    partitions: int = 1  # of the split rows
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -350,7 +351,7 @@ def _read_and_bronze(run: _Run, plan: Plan) -> _Read | None:
         day_lock=partial(load.advisory_lock, run.database_url, bronze.lock_name(run.bronze_root, run.entity, run.day)),
     )
     read.check_accounted(entity_input.listed, input_files["source_file"].to_pylist(), run.entity)
-    return _Read(parsed, records, input_files, written, surveyed)
+    return _Read(parsed, records, input_files, written, surveyed, entity_input.partitions)
 
 
 def _after(first: Future[Any], work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -369,6 +370,11 @@ def _classify(run: _Run, plan: Plan, read_in: _Read) -> _Classified:
     if small:
         records = records.coalesce(1)
     typed = records.transform(plan.transform)
+    if not small and read_in.partitions == 1:
+        # A day of one file (up to read.LARGE_FILE_BYTES) is cut by one task, and one partition needs
+        # no shuffle for the classification's window: everything after the read ran in that task, on
+        # one core. Spread by key, as the window wants its rows (more partitions are shuffled there).
+        typed = typed.repartition(*(F.col(key) for key in plan.keys))
     if plan.enrich is not None:
         typed = plan.enrich(run, typed, read_in.surveyed)
     # Only what loading, quarantine, derived tables and DQ need is cached; not the raw text of rows

@@ -263,10 +263,10 @@ def test_a_day_stages_all_entities_into_postgres(
     if spread:  # every file counts as large: its records are spread over partitions of about 256 bytes
         monkeypatch.setattr(read, "LARGE_FILE_BYTES", 16)
         monkeypatch.setattr(read, "PARTITION_BYTES", 256)
-        # and every frame as a large day's: classified and copied in partitions, derived ids and
-        # references joined on Spark, data quality run on Spark; the outcome is the same
-        monkeypatch.setattr(load, "ONE_TASK_ROWS", 0)
-    if variant == "large-one-partition":  # large frames, each cut by one task: spread by key to be classified
+    if spread or variant == "large-one-partition":
+        # Every frame as a large day's: classified and copied in partitions, derived ids and
+        # references joined on Spark; the outcome is the same. Cut by one task, as the files of the
+        # one-partition variant are, a large frame is spread by key to be classified.
         monkeypatch.setattr(load, "ONE_TASK_ROWS", 0)
     home = tmp_path / "home"
 

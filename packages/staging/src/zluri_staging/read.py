@@ -315,11 +315,10 @@ def read_entity(spark: SparkSession, entity: str, *, day: str, input_root: str) 
     bins = [[(prefix + f.name, f"{folder}/{f.name}", f.error) for f in b] for b in _bins(files, slots)]
     s3 = S3Settings.from_session(spark) if folder.startswith("s3a://") else None
     split = spark.range(len(bins), numPartitions=len(bins)).mapInArrow(_split_bins(bins, spec.layout, s3), SPLIT_SCHEMA)
-    if max(f.size for f in files) > LARGE_FILE_BYTES:
+    spread = max(f.size for f in files) > LARGE_FILE_BYTES
+    if spread:
         split = split.repartition(partitions, "source_file", "position")
-    else:
-        partitions = len(bins)
-    return EntityInput(with_record(split, spec), listed, partitions)
+    return EntityInput(with_record(split, spec), listed, partitions if spread else len(bins))
 
 
 def parse_files(files: DataFrame, spec: EntitySpec) -> DataFrame:

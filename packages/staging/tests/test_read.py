@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -249,6 +250,30 @@ def test_small_files_share_a_task_and_large_ones_spread_over_the_slots():
     spread = read._bins(many, slots=8)
     assert len(spread) == 8
     assert sorted(f.name for b in spread for f in b) == sorted(f.name for f in many)
+
+
+def test_the_rows_of_many_small_files_share_batches_of_bounded_text(tmp_path: Path, monkeypatch):
+    names = [f"{n}.json" for n in range(30)]
+    for n, name in enumerate(names):
+        (tmp_path / name).write_text(f'{{"id": {n}}}' if n != 7 else '{"id": ', encoding="utf-8")
+    listed = [(name, str(tmp_path / name), None) for name in names] + [("gone.json", str(tmp_path / "gone.json"), None)]
+    monkeypatch.setattr(read, "BATCH_ROWS", 16)
+
+    batches = list(read._split_files(listed, "object", None))
+
+    # 29 good files of a record and a file row each, a bad file's row, a missing file's row: 60 rows
+    assert [b.num_rows for b in batches] == [16, 16, 16, 12]
+    rows = pa.Table.from_batches(batches).to_pylist()
+    assert [r["position"] for r in rows if r["source_file"] == "0.json"] == [0, None]
+    assert [r["read_error"] for r in rows if r["source_file"] == "7.json"] == [read.ERR_NOT_JSON]
+    assert rows[-1]["source_file"] == "gone.json" and rows[-1]["read_error"].startswith(read.ERR_UNREADABLE)
+
+    # a batch also ends at the row whose text brings its texts to BATCH_TEXT characters
+    monkeypatch.setattr(read, "BATCH_TEXT", 18)
+    bounded = list(read._split_files(listed, "object", None))
+    texts = [[len(t or "") for t in b.column("raw_record").to_pylist()] for b in bounded]
+    assert all(sum(t[:-1]) < 18 <= sum(t) for t in texts[:-1]) and max(map(len, texts)) < 16
+    assert pa.Table.from_batches(bounded).to_pylist() == rows
 
 
 def test_listed_and_read_files_must_agree():

@@ -47,6 +47,7 @@ EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 ERR_LINK_OUTSIDE = "symbolic link leads outside the day's folder (not followed)"
 ERR_UNREADABLE = "file cannot be opened"
 BATCH_ROWS = 2048  # records per Arrow batch handed to the JVM: a few MB at most
+BATCH_TEXT = 8 << 20  # or fewer, once their texts reach this many characters
 
 SPLIT_SCHEMA = T.StructType(
     [
@@ -171,46 +172,50 @@ def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | Non
 # -- cutting files into rows (runs on the executors) ----------------------------------------------
 
 
-class _Rows:
-    """Columns of the rows being gathered into one Arrow batch."""
+_Row = tuple[str, str | None, int | None, int | None, str | None, str | None]  # one row of _ARROW
 
-    def __init__(self) -> None:
-        self.columns: list[list] = [[] for _ in _ARROW.names]
 
-    def add(self, *values: object) -> None:
-        for column, value in zip(self.columns, values, strict=True):
+def _batches(rows: Iterable[_Row]) -> Iterator[pa.RecordBatch]:
+    """Rows gathered into Arrow batches of at most BATCH_ROWS rows or about BATCH_TEXT texts' characters
+    (a bad file's row carries up to SAMPLE_BYTES of it), the last one possibly smaller. The rows of
+    many small files share a batch: a batch per file cost more than cutting the file."""
+    columns: list[list] = [[] for _ in _ARROW.names]
+    text = 0
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
             column.append(value)
+        text += len(row[4] or "")
+        if len(columns[0]) >= BATCH_ROWS or text >= BATCH_TEXT:
+            yield _batch(columns)
+            columns, text = [[] for _ in _ARROW.names], 0
+    if columns[0]:
+        yield _batch(columns)
 
-    def __len__(self) -> int:
-        return len(self.columns[0])
 
-    def batch(self) -> pa.RecordBatch:
-        batch = pa.RecordBatch.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(self.columns, _ARROW, strict=True)], schema=_ARROW
-        )
-        self.columns = [[] for _ in _ARROW.names]
-        return batch
+def _batch(columns: list[list]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, _ARROW, strict=True)], schema=_ARROW
+    )
+
+
+def _file_rows(source_file: str, stream: BinaryIO, layout: str) -> Iterator[_Row]:
+    """The record rows of one file, then its file row."""
+    split = FileSplit(stream, layout)
+    for position, text, is_object in split.records():
+        yield (source_file, None, None, position, text, None if is_object else ERR_NOT_OBJECT)
+    if split.error is None:
+        yield (source_file, split.sha256, split.count, None, None, None)
+    else:
+        yield (source_file, split.sha256, None, None, split.sample, split.error)
 
 
 def split_rows(source_file: str, stream: BinaryIO, layout: str) -> Iterator[pa.RecordBatch]:
     """The record rows of one file, then its file row, as Arrow batches of at most BATCH_ROWS."""
-    split = FileSplit(stream, layout)
-    rows = _Rows()
-    for position, text, is_object in split.records():
-        rows.add(source_file, None, None, position, text, None if is_object else ERR_NOT_OBJECT)
-        if len(rows) >= BATCH_ROWS:
-            yield rows.batch()
-    if split.error is None:
-        rows.add(source_file, split.sha256, split.count, None, None, None)
-    else:
-        rows.add(source_file, split.sha256, None, None, split.sample, split.error)
-    yield rows.batch()
+    return _batches(_file_rows(source_file, stream, layout))
 
 
-def _error_row(source_file: str, error: str, sha256: str = EMPTY_SHA256) -> pa.RecordBatch:
-    rows = _Rows()
-    rows.add(source_file, sha256, None, None, "", error)
-    return rows.batch()
+def _error_row(source_file: str, error: str, sha256: str = EMPTY_SHA256) -> _Row:
+    return (source_file, sha256, None, None, "", error)
 
 
 _Listed = tuple[str, str, str | None]  # source_file, uri, error known before reading
@@ -232,6 +237,10 @@ def _split_bins(
 
 
 def _split_files(files: Iterable[_Listed], layout: str, s3: S3Settings | None) -> Iterator[pa.RecordBatch]:
+    return _batches(_files_rows(files, layout, s3))
+
+
+def _files_rows(files: Iterable[_Listed], layout: str, s3: S3Settings | None) -> Iterator[_Row]:
     for source_file, uri, error in files:
         if error is not None:
             yield _error_row(source_file, error)
@@ -242,22 +251,24 @@ def _split_files(files: Iterable[_Listed], layout: str, s3: S3Settings | None) -
             yield _error_row(source_file, f"{ERR_UNREADABLE}: {exc.strerror or exc}")
             continue
         with stream:
-            yield from split_rows(source_file, stream, layout)
+            yield from _file_rows(source_file, stream, layout)
 
 
 def _split_texts(layout: str) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         arrow_without_pandas()
         for batch in batches:
-            for source_file, value in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-                yield from split_rows(source_file, io.BytesIO(value.encode("utf-8")), layout)
+            files = zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
+            yield from _batches(
+                row for name, text in files for row in _file_rows(name, io.BytesIO(text.encode()), layout)
+            )
 
     return run
 
 
 def open_input(uri: str, s3: S3Settings | None = None) -> BinaryIO:
     """A binary stream of one input file: a local path, or any URL pyarrow's file systems open."""
-    local = _local_path(uri)
+    local = uri if uri.startswith("/") else _local_path(uri)  # a plain path needs no parsing
     if local is not None:
         return open(local, "rb")  # noqa: SIM115 - the caller closes it
     if s3 is not None and uri.startswith("s3a://"):

@@ -362,10 +362,11 @@ def validate(
     else:
         frames = {c: k if isinstance(k, DataFrame) else k.frame() for c, k in refs.items()}
         frame = with_unknown_references(df, frames) if frames else df
-        # Each expectation is a Spark job over the frame: compute the frame once, not once per job.
+        # Each expectation is a Spark job over the frame: compute the frame once, not once per job,
+        # and only the columns the suite checks (GX reads no other).
         persisted = frame.storageLevel == StorageLevel.NONE
         if persisted:
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            frame = frame.select(*sorted(checked)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             verdicts, details = _run_suite(suite, frame.sparkSession, frame)
         finally:

@@ -176,8 +176,8 @@ _Row = tuple[str, str | None, int | None, int | None, str | None, str | None]  #
 
 
 def _batches(rows: Iterable[_Row]) -> Iterator[pa.RecordBatch]:
-    """Rows gathered into Arrow batches of at most BATCH_ROWS rows or about BATCH_TEXT texts' characters
-    (a bad file's row carries up to SAMPLE_BYTES of it), the last one possibly smaller. The rows of
+    """Rows gathered into Arrow batches, each ending at BATCH_ROWS rows or at the row that brings its
+    texts to BATCH_TEXT characters (a bad file's row carries up to SAMPLE_BYTES of text). The rows of
     many small files share a batch: a batch per file cost more than cutting the file."""
     columns: list[list] = [[] for _ in _ARROW.names]
     text = 0

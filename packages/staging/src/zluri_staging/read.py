@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -173,7 +173,7 @@ def list_entity_files(spark: SparkSession, folder: str) -> list[InputFile] | Non
 
 
 _Row = tuple[str, str | None, int | None, int | None, str | None, str | None]  # one row of _ARROW
-_TEXT = _ARROW.names.index("raw_record")
+_TEXT: Final = 4  # raw_record's place in _ARROW and in a _Row
 
 
 def _batches(rows: Iterable[_Row]) -> Iterator[pa.RecordBatch]:

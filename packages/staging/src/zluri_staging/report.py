@@ -20,9 +20,7 @@ rejected records, input files) are passed in as plain data by the caller.
 from __future__ import annotations
 
 import html
-import io
 import json
-import math
 import os
 import re
 import statistics
@@ -33,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from zluri_staging.charts import line_chart
 from zluri_staging.dq import EntityDQ
 
 __all__ = [
@@ -664,61 +663,6 @@ def find_anomalies(per_day: Sequence[Mapping[str, Any]]) -> list[Anomaly]:
     return found
 
 
-def _svg(figure: Any) -> str:
-    import matplotlib
-
-    buffer = io.StringIO()
-    # Text as text (smaller, selectable) and stable ids, so rebuilding an unchanged history is a no-op.
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "zluri"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    text = buffer.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
-    # Inline SVG in HTML needs no namespace declarations; dropping them leaves no URL in the page.
-    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
-
-
-def _plot(
-    title: str,
-    days: Sequence[str],
-    series: Mapping[str, Sequence[float | None]],
-    ylabel: str,
-    flagged: Mapping[str, set[str]] | None = None,
-    *,
-    integer: bool = False,
-) -> str:
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(7.2, 2.9), dpi=72)
-    axes = figure.subplots()
-    x = list(range(len(days)))
-    for name, values in series.items():
-        points = [(i, v) for i, v in zip(x, values) if v is not None and not math.isnan(v)]
-        if not points:
-            continue
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, linewidth=1.4,
-                  label=name)  # fmt: skip
-        bad = [(i, v) for i, v in points if days[i] in (flagged or {}).get(name, set())]
-        if bad:
-            axes.scatter([p[0] for p in bad], [p[1] for p in bad], s=90, facecolors="none", edgecolors="#c62828",
-                         linewidths=2, zorder=5)  # fmt: skip
-    axes.set_title(title, fontsize=11)
-    axes.set_ylabel(ylabel, fontsize=9)
-    axes.set_xticks(x, list(days), fontsize=8, rotation=30 if len(days) > 8 else 0)
-    axes.tick_params(axis="y", labelsize=8)
-    if integer:
-        # Row counts from zero: a steady feed reads as a flat line, not as noise around a value.
-        highest = max((v for values in series.values() for v in values if v is not None), default=0)
-        axes.set_ylim(bottom=0, top=highest * 1.12 + 1)
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(True, alpha=0.3)
-    if len(series) > 1:
-        axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    figure.tight_layout()
-    return _svg(figure)
-
-
 def build_history(reports_root: Path) -> Path:
     """Rebuild ``<reports_root>/index.html`` from every run's ``summary.json``; return its path."""
     reports_root = Path(reports_root)
@@ -793,7 +737,7 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
         plots = []
         for entity in entities:
             plots.append(
-                _plot(
+                line_chart(
                     f"{entity}: rows per day",
                     days,
                     {"read": values(entity, "read"), "loaded": values(entity, "loaded")},
@@ -803,7 +747,7 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
                 )  # fmt: skip
             )
         rates = {e: [_rate(c) if (c := counted(r, e)) is not None else None for r in per_day] for e in entities}
-        plots.append(_plot("Quarantine rate per entity", days, rates, "% of records read", flagged_rate))
+        plots.append(line_chart("Quarantine rate per entity", days, rates, "% of records read", flagged_rate))
         task_names = sorted({t["name"] for r in per_day for t in r.get("tasks", [])})
         durations = {
             name: [
@@ -814,7 +758,7 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
             ]
             for name in task_names
         }
-        plots.append(_plot("Task durations", days, durations, "seconds"))
+        plots.append(line_chart("Task durations", days, durations, "seconds"))
         parts.append('<h2 id="plots">Per entity and day</h2><div class="plots">')
         parts.extend(f'<figure class="plot">{svg}</figure>' for svg in plots)
         parts.append("</div>")

@@ -734,18 +734,17 @@ def _history_page(runs: Sequence[Mapping[str, Any]], per_day: Sequence[Mapping[s
         def values(entity: str, key: str) -> list[float | None]:
             return [e[key] if (e := counted(r, entity)) is not None else None for r in per_day]
 
-        plots = []
-        for entity in entities:
-            plots.append(
-                line_chart(
-                    f"{entity}: rows per day",
-                    days,
-                    {"read": values(entity, "read"), "loaded": values(entity, "loaded")},
-                    "rows",
-                    {"loaded": flagged_loaded.get(entity, set())},
-                    integer=True,
-                )  # fmt: skip
+        plots = [
+            line_chart(
+                f"{entity}: rows per day",
+                days,
+                {"read": values(entity, "read"), "loaded": values(entity, "loaded")},
+                "rows",
+                {"loaded": flagged_loaded.get(entity, set())},
+                integer=True,
             )
+            for entity in entities
+        ]
         rates = {e: [_rate(c) if (c := counted(r, e)) is not None else None for r in per_day] for e in entities}
         plots.append(line_chart("Quarantine rate per entity", days, rates, "% of records read", flagged_rate))
         task_names = sorted({t["name"] for r in per_day for t in r.get("tasks", [])})

@@ -1,8 +1,9 @@
-"""Which Delta jars a session loads as local files, how a session is sized to its input (the session
+"""Which Delta jars a session loads as local files (and keeps for a home without them), how a session is sized to its input (the session
 itself is built in conftest), and how its heap is given back after staging."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -16,26 +17,34 @@ from zluri_staging.spark import (
     TINY_DAY_BYTES,
     SparkSettings,
     delta_jars,
+    delta_spark_jar,
     driver_java_options,
     give_back_heap,
+    keep_jars,
+    resolved_jars,
     sized_for,
 )
 
 
 def test_a_completed_jar_folder_lists_its_jars(tmp_path):
-    for name in ("io.delta_delta-spark_2.13-4.4.0.jar", "io.delta_delta-storage-4.4.0.jar"):
+    assert delta_spark_jar() == f"io.delta_delta-spark_4.2_2.13-{version('delta-spark')}.jar"
+    for name in (delta_spark_jar(), "io.delta_delta-storage-4.4.0.jar"):
         (tmp_path / name).write_bytes(b"PK")
     (tmp_path / ".complete").write_text("")
-    assert [p.name for p in delta_jars(tmp_path)] == [
-        "io.delta_delta-spark_2.13-4.4.0.jar",
-        "io.delta_delta-storage-4.4.0.jar",
-    ]
+    assert [p.name for p in delta_jars(tmp_path)] == [delta_spark_jar(), "io.delta_delta-storage-4.4.0.jar"]
 
 
 def test_a_folder_copied_half_way_or_missing_is_not_used(tmp_path):
-    (tmp_path / "io.delta_delta-spark_2.13-4.4.0.jar").write_bytes(b"PK")
+    (tmp_path / delta_spark_jar()).write_bytes(b"PK")
     assert delta_jars(tmp_path) == []  # no .complete: Ivy resolves instead
     assert delta_jars(tmp_path / "absent") == []
+
+
+def test_jars_of_another_delta_or_spark_are_not_used(tmp_path, caplog):
+    (tmp_path / "io.delta_delta-spark_4.1_2.13-4.0.0.jar").write_bytes(b"PK")  # before an upgrade
+    (tmp_path / ".complete").write_text("")
+    assert delta_jars(tmp_path) == []
+    assert "run 'zluri setup-spark' again" in caplog.text
 
 
 MIB = 1024**2
@@ -138,3 +147,30 @@ def test_the_heap_a_staging_grew_is_given_back_and_the_jvms_bounds_restored(spar
     assert after < before / 2
     assert [str(bean.getVMOption(n).getValue()) for n in ("MinHeapFreeRatio", "MaxHeapFreeRatio")] == bounds
     assert spark.range(10).count() == 10
+
+
+def test_a_home_without_jars_keeps_those_its_session_resolved(spark, tmp_path):
+    resolved = resolved_jars(spark)  # the tests' session is given no jars: Ivy resolved them
+    assert any(p.name.startswith("io.delta_delta-spark") for p in resolved)
+    folder = tmp_path / "home" / "jars"
+    kept = keep_jars(folder, resolved)
+    assert [p.name for p in kept] == sorted(p.name for p in resolved)
+    assert delta_jars(folder) == kept
+    assert [p.stat().st_size for p in kept] == [p.stat().st_size for p in sorted(resolved, key=lambda p: p.name)]
+    assert [p.name for p in tmp_path.joinpath("home").iterdir()] == ["jars"]  # nothing left aside
+
+
+def test_a_jar_folder_that_exists_is_left_as_it_is(spark, tmp_path):
+    folder = tmp_path / "jars"
+    folder.mkdir()
+    (folder / "io.delta_delta-spark_2.13-4.4.0.jar").write_bytes(b"PK")  # a setup cut short
+    assert keep_jars(folder, resolved_jars(spark)) == []
+    assert [p.name for p in folder.iterdir()] == ["io.delta_delta-spark_2.13-4.4.0.jar"]
+
+
+def test_jars_that_cannot_be_kept_leave_nothing_behind(tmp_path, caplog):
+    folder = tmp_path / "jars"
+    assert keep_jars(folder, [tmp_path / "missing.jar"]) == []
+    assert not folder.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+    assert "were not kept" in caplog.text

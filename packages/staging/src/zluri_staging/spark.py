@@ -3,8 +3,9 @@
 Delta's jars resolve from Maven Central through Ivy on first use and are cached under
 ``~/.ivy2.5.2``. ``zluri setup-spark`` does that resolution once and copies the jars into a
 folder (``<home>/jars``); a session given that folder loads them as local files through
-``spark.jars``, so a run neither starts Ivy (seconds, and ~90 lines of resolver output on every
-start) nor needs the registry.
+``spark.jars``, so a run neither starts Ivy (about 2 s, and ~45 lines of resolver output on every
+start) nor needs the registry. A session given a folder that does not exist yet (a home where
+``setup-spark`` never ran) resolves them through Ivy once and keeps them there for the next.
 S3 (``s3a://`` input or bronze) needs hadoop-aws of exactly the Hadoop version pyspark ships, plus
 the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark --with-s3``).
 
@@ -16,6 +17,8 @@ otherwise).
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 import os
 import re
 import shutil
@@ -28,6 +31,8 @@ import pyspark
 from pyspark.sql import SparkSession
 
 from zluri_staging import classes, gateway
+
+_log = logging.getLogger(__name__)
 
 # Compiled classes of generated code kept per JVM (Spark's default, 100, is fewer than one day's).
 CODEGEN_CACHE_ENTRIES = 4096
@@ -157,9 +162,9 @@ def build_spark(
 
     With `jars_dir` holding the Delta jars (`resolve_delta_jars`) and no ``extra_packages``
     (Maven coordinates, see ``packages_for``), the jars are used as local files; otherwise Ivy
-    resolves them. The driver maps the class archive of ``jars_dir`` if there is one
-    (``zluri_staging.classes``; ``class_archive=False``: never). ``java_options`` are added to the
-    driver JVM's own.
+    resolves them, and a `jars_dir` that does not exist yet keeps them (``keep_jars``). The driver
+    maps the class archive of ``jars_dir`` if there is one (``zluri_staging.classes``;
+    ``class_archive=False``: never). ``java_options`` are added to the driver JVM's own.
     """
     from delta import configure_spark_with_delta_pip
 
@@ -227,6 +232,8 @@ def build_spark(
             "Delta's jars come from Maven Central on first use; "
             "run 'zluri setup-spark' where the registry is reachable."
         ) from exc
+    if jars_dir is not None and not jars and not extra_packages:
+        keep_jars(jars_dir, resolved_jars(spark))
     spark.sparkContext.setLogLevel(settings.log_level)
     # Every Column and DataFrame call resolved its JVM class and method again: a third of the calls
     # into the JVM that staging makes.
@@ -305,14 +312,36 @@ def _default_partitions(master: str) -> int:
 
 
 def delta_jars(jars_dir: Path) -> list[Path]:
-    """The jars `resolve_delta_jars` left in `jars_dir` (none if it never ran there)."""
+    """The jars `resolve_delta_jars` or `keep_jars` left in `jars_dir`: none if neither ran there,
+    or if they are not those the installed pyspark and delta-spark need (resolved before an upgrade:
+    Ivy resolves the right ones until ``zluri setup-spark`` refreshes the folder)."""
     folder = Path(jars_dir)
     if not (folder / _COMPLETE).is_file():
         return []
-    return sorted(folder.glob("*.jar"))
+    jars = sorted(folder.glob("*.jar"))
+    if delta_spark_jar() not in {jar.name for jar in jars}:
+        _log.warning("the jars in %s are not those of Delta %s: run 'zluri setup-spark' again", folder, _DELTA)
+        return []
+    return jars
+
+
+_DELTA = importlib.metadata.version("delta-spark")
+
+
+def delta_spark_jar() -> str:
+    """The name Ivy gives the delta-spark jar of the installed delta-spark and pyspark (the artifact
+    ``delta.configure_spark_with_delta_pip`` asks for)."""
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta_delta-spark_{spark_minor}_2.13-{_DELTA}.jar"
 
 
 _COMPLETE = ".complete"  # written last: a folder without it is a copy interrupted half-way
+
+
+def resolved_jars(spark: SparkSession) -> list[Path]:
+    """The jars a session's ``spark.jars`` lists (those Ivy resolved, for a session not given any)."""
+    listed = spark.sparkContext.getConf().get("spark.jars", "")
+    return [Path(j.removeprefix("file://").removeprefix("file:")) for j in listed.split(",") if j]
 
 
 def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) -> list[Path]:
@@ -320,7 +349,7 @@ def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) ->
     folder = Path(jars_dir)
     spark = build_spark("local[1]", "zluri-setup", settings=settings)
     try:
-        resolved = [p for p in spark.sparkContext.getConf().get("spark.jars", "").split(",") if p]
+        resolved = resolved_jars(spark)
     finally:
         spark.stop()
     if not resolved:
@@ -329,14 +358,42 @@ def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) ->
     (folder / _COMPLETE).unlink(missing_ok=True)
     for old in folder.glob("*.jar"):
         old.unlink()
-    for jar in resolved:
-        source = Path(jar.removeprefix("file://").removeprefix("file:"))
+    _link_jars(folder, resolved)
+    return delta_jars(folder)
+
+
+def keep_jars(jars_dir: Path, resolved: Sequence[Path]) -> list[Path]:
+    """Keep the jars a session resolved through Ivy in `jars_dir` if it does not exist yet, so later
+    sessions given it load them as local files. The folder is filled aside and renamed into place:
+    a session starting meanwhile, or another keeping the same jars, never sees it half-filled. A
+    folder that exists is left as it is (``zluri setup-spark`` refreshes one). Only time is at
+    stake: a failure is logged. Returns the jars kept (none if it did not keep them)."""
+    folder = Path(jars_dir)
+    if not resolved or folder.exists():
+        return []
+    aside = folder.with_name(f".{folder.name}.{os.getpid()}")
+    try:
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.mkdir(parents=True)
+        _link_jars(aside, resolved)
+        os.rename(aside, folder)  # fails if another session kept them first
+    except OSError as exc:
+        shutil.rmtree(aside, ignore_errors=True)
+        if not delta_jars(folder):
+            _log.warning("Delta Lake's jars were not kept in %s (%s): the next run resolves them again", folder, exc)
+        return []
+    _log.info("Delta Lake's jars resolved through Ivy are kept in %s for the next runs", folder)
+    return delta_jars(folder)
+
+
+def _link_jars(folder: Path, resolved: Sequence[Path]) -> None:
+    """Link (or copy) ``resolved`` into ``folder``, then mark it complete."""
+    for source in resolved:
         try:
             os.link(source, folder / source.name)  # the Ivy cache is on the same disk: no second copy
         except OSError:
             shutil.copy2(source, folder)
-    (folder / _COMPLETE).write_text("\n".join(Path(j).name for j in resolved) + "\n")
-    return delta_jars(folder)
+    (folder / _COMPLETE).write_text("\n".join(j.name for j in resolved) + "\n")
 
 
 def hadoop_version() -> str:

@@ -1,5 +1,6 @@
-"""Which Delta jars a session loads as local files (and keeps for a home without them), how a session is sized to its input (the session
-itself is built in conftest), and how its heap is given back after staging."""
+"""Which Delta jars a session loads as local files (and keeps for a home without them), how a
+session is sized to its input (the session itself is built in conftest), and how its heap is given
+back after staging."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_jars_of_another_delta_or_spark_are_not_used(tmp_path, caplog):
     (tmp_path / "io.delta_delta-spark_4.1_2.13-4.0.0.jar").write_bytes(b"PK")  # before an upgrade
     (tmp_path / ".complete").write_text("")
     assert delta_jars(tmp_path) == []
-    assert "run 'zluri setup-spark' again" in caplog.text
+    assert "not those of Delta" in caplog.text
 
 
 MIB = 1024**2
@@ -161,12 +161,31 @@ def test_a_home_without_jars_keeps_those_its_session_resolved(spark, tmp_path):
     assert [p.name for p in tmp_path.joinpath("home").iterdir()] == ["jars"]  # nothing left aside
 
 
-def test_a_jar_folder_that_exists_is_left_as_it_is(spark, tmp_path):
+def test_jars_kept_before_an_upgrade_are_replaced(spark, tmp_path):
     folder = tmp_path / "jars"
     folder.mkdir()
-    (folder / "io.delta_delta-spark_2.13-4.4.0.jar").write_bytes(b"PK")  # a setup cut short
-    assert keep_jars(folder, resolved_jars(spark)) == []
-    assert [p.name for p in folder.iterdir()] == ["io.delta_delta-spark_2.13-4.4.0.jar"]
+    for name in ("io.delta_delta-spark_4.1_2.13-4.0.0.jar", "spark-classes.jsa"):  # and their class archive
+        (folder / name).write_bytes(b"PK")
+    (folder / ".complete").write_text("io.delta_delta-spark_4.1_2.13-4.0.0.jar\n")
+    resolved = resolved_jars(spark)
+    assert [p.name for p in keep_jars(folder, resolved)] == sorted(p.name for p in resolved)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([".complete", *(p.name for p in resolved)])
+    assert [p.name for p in tmp_path.iterdir()] == ["jars"]  # nothing left aside
+
+
+def test_jars_in_use_or_being_filled_are_left_as_they_are(spark, tmp_path):
+    resolved = resolved_jars(spark)
+    being_filled = tmp_path / "filling"
+    being_filled.mkdir()
+    (being_filled / delta_spark_jar()).write_bytes(b"PK")  # zluri setup-spark under way (no .complete yet)
+    assert keep_jars(being_filled, resolved) == []
+    assert [p.name for p in being_filled.iterdir()] == [delta_spark_jar()]
+    in_use = tmp_path / "in-use"
+    in_use.mkdir()
+    (in_use / delta_spark_jar()).write_bytes(b"PK")
+    (in_use / ".complete").write_text("")
+    assert keep_jars(in_use, resolved) == []
+    assert sorted(p.name for p in in_use.iterdir()) == [".complete", delta_spark_jar()]
 
 
 def test_jars_that_cannot_be_kept_leave_nothing_behind(tmp_path, caplog):

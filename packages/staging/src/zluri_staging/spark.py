@@ -5,7 +5,8 @@ Delta's jars resolve from Maven Central through Ivy on first use and are cached 
 folder (``<home>/jars``); a session given that folder loads them as local files through
 ``spark.jars``, so a run neither starts Ivy (about 2 s, and ~45 lines of resolver output on every
 start) nor needs the registry. A session given a folder that does not exist yet (a home where
-``setup-spark`` never ran) resolves them through Ivy once and keeps them there for the next.
+``setup-spark`` never ran), or that holds the jars of another Delta or Spark (an upgrade since),
+resolves them through Ivy once and keeps them there for the next.
 S3 (``s3a://`` input or bronze) needs hadoop-aws of exactly the Hadoop version pyspark ships, plus
 the AWS SDK bundle it depends on; they resolve the same way (``zluri setup-spark --with-s3``).
 
@@ -162,7 +163,7 @@ def build_spark(
 
     With `jars_dir` holding the Delta jars (`resolve_delta_jars`) and no ``extra_packages``
     (Maven coordinates, see ``packages_for``), the jars are used as local files; otherwise Ivy
-    resolves them, and a `jars_dir` that does not exist yet keeps them (``keep_jars``). The driver
+    resolves them, and a `jars_dir` without them keeps them (``keep_jars``). The driver
     maps the class archive of ``jars_dir`` if there is one (``zluri_staging.classes``;
     ``class_archive=False``: never). ``java_options`` are added to the driver JVM's own.
     """
@@ -314,15 +315,24 @@ def _default_partitions(master: str) -> int:
 def delta_jars(jars_dir: Path) -> list[Path]:
     """The jars `resolve_delta_jars` or `keep_jars` left in `jars_dir`: none if neither ran there,
     or if they are not those the installed pyspark and delta-spark need (resolved before an upgrade:
-    Ivy resolves the right ones until ``zluri setup-spark`` refreshes the folder)."""
+    Ivy resolves the right ones, which `keep_jars` then puts in their place)."""
     folder = Path(jars_dir)
-    if not (folder / _COMPLETE).is_file():
+    jars = _complete(folder)
+    if jars is None:
         return []
-    jars = sorted(folder.glob("*.jar"))
-    if delta_spark_jar() not in {jar.name for jar in jars}:
-        _log.warning("the jars in %s are not those of Delta %s: run 'zluri setup-spark' again", folder, _DELTA)
+    if not _current(jars):
+        _log.warning("the jars in %s are not those of Delta %s (an upgrade since): Ivy resolves them", folder, _DELTA)
         return []
     return jars
+
+
+def _complete(folder: Path) -> list[Path] | None:
+    """The jars of a folder filled to the end (None: absent, or filled half-way)."""
+    return sorted(folder.glob("*.jar")) if (folder / _COMPLETE).is_file() else None
+
+
+def _current(jars: Sequence[Path]) -> bool:
+    return delta_spark_jar() in {jar.name for jar in jars}
 
 
 _DELTA = importlib.metadata.version("delta-spark")
@@ -363,25 +373,31 @@ def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) ->
 
 
 def keep_jars(jars_dir: Path, resolved: Sequence[Path]) -> list[Path]:
-    """Keep the jars a session resolved through Ivy in `jars_dir` if it does not exist yet, so later
-    sessions given it load them as local files. The folder is filled aside and renamed into place:
-    a session starting meanwhile, or another keeping the same jars, never sees it half-filled. A
-    folder that exists is left as it is (``zluri setup-spark`` refreshes one). Only time is at
-    stake: a failure is logged. Returns the jars kept (none if it did not keep them)."""
-    folder = Path(jars_dir)
-    if not resolved or folder.exists():
+    """Keep the jars a session resolved through Ivy in `jars_dir`, so later sessions given it load
+    them as local files: when the folder does not exist yet, or holds a complete set of another
+    Delta or Spark (kept before an upgrade, as a home shared by worker images is). The folder is
+    filled aside and renamed into place: a session starting meanwhile, or another keeping the same
+    jars, never sees it half-filled. A folder being filled (``zluri setup-spark``) is left alone.
+    Only time is at stake: a failure is logged. Returns the jars kept (none if it kept none)."""
+    folder, complete = Path(jars_dir), _complete(Path(jars_dir))
+    if not resolved or (folder.exists() and complete is None) or (complete is not None and _current(complete)):
         return []
-    aside = folder.with_name(f".{folder.name}.{os.getpid()}")
+    pid = os.getpid()
+    aside, stale = folder.with_name(f".{folder.name}.{pid}"), folder.with_name(f".{folder.name}.stale.{pid}")
     try:
         shutil.rmtree(aside, ignore_errors=True)
         aside.mkdir(parents=True)
         _link_jars(aside, resolved)
+        if folder.exists():
+            os.rename(folder, stale)  # a session starting now finds none and resolves through Ivy
         os.rename(aside, folder)  # fails if another session kept them first
     except OSError as exc:
-        shutil.rmtree(aside, ignore_errors=True)
         if not delta_jars(folder):
             _log.warning("Delta Lake's jars were not kept in %s (%s): the next run resolves them again", folder, exc)
         return []
+    finally:
+        for leftover in (aside, stale):
+            shutil.rmtree(leftover, ignore_errors=True)
     _log.info("Delta Lake's jars resolved through Ivy are kept in %s for the next runs", folder)
     return delta_jars(folder)
 

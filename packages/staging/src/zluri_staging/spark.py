@@ -312,6 +312,10 @@ def _default_partitions(master: str) -> int:
     return 64
 
 
+_COMPLETE = ".complete"  # written last: a folder without it is a copy interrupted half-way
+_DELTA = importlib.metadata.version("delta-spark")
+
+
 def delta_jars(jars_dir: Path) -> list[Path]:
     """The jars `resolve_delta_jars` or `keep_jars` left in `jars_dir`: none if neither ran there,
     or if they are not those the installed pyspark and delta-spark need (resolved before an upgrade:
@@ -335,17 +339,11 @@ def _current(jars: Sequence[Path]) -> bool:
     return delta_spark_jar() in {jar.name for jar in jars}
 
 
-_DELTA = importlib.metadata.version("delta-spark")
-
-
 def delta_spark_jar() -> str:
     """The name Ivy gives the delta-spark jar of the installed delta-spark and pyspark (the artifact
     ``delta.configure_spark_with_delta_pip`` asks for)."""
     spark_minor = ".".join(pyspark.__version__.split(".")[:2])
     return f"io.delta_delta-spark_{spark_minor}_2.13-{_DELTA}.jar"
-
-
-_COMPLETE = ".complete"  # written last: a folder without it is a copy interrupted half-way
 
 
 def resolved_jars(spark: SparkSession) -> list[Path]:
@@ -355,8 +353,8 @@ def resolved_jars(spark: SparkSession) -> list[Path]:
 
 
 def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) -> list[Path]:
-    """Resolve Delta's jars through Ivy once (a throwaway local session) and copy them into `jars_dir`."""
-    folder = Path(jars_dir)
+    """Resolve Delta's jars through Ivy once (a throwaway local session) and put them in `jars_dir`
+    in place of what it held (``_place_jars``)."""
     spark = build_spark("local[1]", "zluri-setup", settings=settings)
     try:
         resolved = resolved_jars(spark)
@@ -364,52 +362,52 @@ def resolve_delta_jars(jars_dir: Path, settings: SparkSettings | None = None) ->
         spark.stop()
     if not resolved:
         raise SparkSetupError("Spark started but reported no Delta jars to copy")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / _COMPLETE).unlink(missing_ok=True)
-    for old in folder.glob("*.jar"):
-        old.unlink()
-    _link_jars(folder, resolved)
-    return delta_jars(folder)
+    _place_jars(Path(jars_dir), resolved)
+    return delta_jars(jars_dir)
 
 
 def keep_jars(jars_dir: Path, resolved: Sequence[Path]) -> list[Path]:
     """Keep the jars a session resolved through Ivy in `jars_dir`, so later sessions given it load
     them as local files: when the folder does not exist yet, or holds a complete set of another
-    Delta or Spark (kept before an upgrade, as a home shared by worker images is). The folder is
-    filled aside and renamed into place: a session starting meanwhile, or another keeping the same
-    jars, never sees it half-filled. A folder being filled (``zluri setup-spark``) is left alone.
-    Only time is at stake: a failure is logged. Returns the jars kept (none if it kept none)."""
-    folder, complete = Path(jars_dir), _complete(Path(jars_dir))
+    Delta or Spark (kept before an upgrade, as a home shared by worker images is). A folder being
+    filled (``zluri setup-spark``) is left alone. Only time is at stake: a failure is logged.
+    Returns the jars kept (none if it kept none)."""
+    folder = Path(jars_dir)
+    complete = _complete(folder)
     if not resolved or (folder.exists() and complete is None) or (complete is not None and _current(complete)):
         return []
-    pid = os.getpid()
-    aside, stale = folder.with_name(f".{folder.name}.{pid}"), folder.with_name(f".{folder.name}.stale.{pid}")
     try:
-        shutil.rmtree(aside, ignore_errors=True)
-        aside.mkdir(parents=True)
-        _link_jars(aside, resolved)
-        if folder.exists():
-            os.rename(folder, stale)  # a session starting now finds none and resolves through Ivy
-        os.rename(aside, folder)  # fails if another session kept them first
+        _place_jars(folder, resolved)
     except OSError as exc:
         if not delta_jars(folder):
             _log.warning("Delta Lake's jars were not kept in %s (%s): the next run resolves them again", folder, exc)
         return []
-    finally:
-        for leftover in (aside, stale):
-            shutil.rmtree(leftover, ignore_errors=True)
     _log.info("Delta Lake's jars resolved through Ivy are kept in %s for the next runs", folder)
     return delta_jars(folder)
 
 
-def _link_jars(folder: Path, resolved: Sequence[Path]) -> None:
-    """Link (or copy) ``resolved`` into ``folder``, then mark it complete."""
-    for source in resolved:
-        try:
-            os.link(source, folder / source.name)  # the Ivy cache is on the same disk: no second copy
-        except OSError:
-            shutil.copy2(source, folder)
-    (folder / _COMPLETE).write_text("\n".join(j.name for j in resolved) + "\n")
+def _place_jars(folder: Path, resolved: Sequence[Path]) -> None:
+    """Make ``folder`` hold ``resolved`` (linked, else copied) and nothing else. It is filled aside
+    and renamed into place, what it held moved away first: a session starting meanwhile finds the
+    old set, none (and resolves through Ivy) or the new one, never a half-filled folder. Raises
+    ``OSError`` if another process placed its own first."""
+    pid = os.getpid()
+    aside, old = folder.with_name(f".{folder.name}.{pid}"), folder.with_name(f".{folder.name}.old.{pid}")
+    try:
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.mkdir(parents=True)
+        for source in resolved:
+            try:
+                os.link(source, aside / source.name)  # the Ivy cache is on the same disk: no second copy
+            except OSError:
+                shutil.copy2(source, aside)
+        (aside / _COMPLETE).write_text("\n".join(j.name for j in resolved) + "\n")
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(aside, folder)
+    finally:
+        for leftover in (aside, old):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def hadoop_version() -> str:

@@ -33,7 +33,7 @@ from pyspark.sql import SparkSession
 
 from zluri_staging import classes, gateway
 
-_log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # Compiled classes of generated code kept per JVM (Spark's default, 100, is fewer than one day's).
 CODEGEN_CACHE_ENTRIES = 4096
@@ -325,7 +325,7 @@ def delta_jars(jars_dir: Path) -> list[Path]:
     if jars is None:
         return []
     if not _current(jars):
-        _log.warning("the jars in %s are not those of Delta %s (an upgrade since): Ivy resolves them", folder, _DELTA)
+        log.warning("the jars in %s are not those of Delta %s (an upgrade since): Ivy resolves them", folder, _DELTA)
         return []
     return jars
 
@@ -380,9 +380,9 @@ def keep_jars(jars_dir: Path, resolved: Sequence[Path]) -> list[Path]:
         _place_jars(folder, resolved)
     except OSError as exc:
         if not delta_jars(folder):
-            _log.warning("Delta Lake's jars were not kept in %s (%s): the next run resolves them again", folder, exc)
+            log.warning("Delta Lake's jars were not kept in %s (%s): the next run resolves them again", folder, exc)
         return []
-    _log.info("Delta Lake's jars resolved through Ivy are kept in %s for the next runs", folder)
+    log.info("Delta Lake's jars resolved through Ivy are kept in %s for the next runs", folder)
     return delta_jars(folder)
 
 
